@@ -1,0 +1,321 @@
+// Package pki generates the test certificate authority behind the emulator: a root, an
+// intermediate, the managed-ssh-signer certificate whose RSA key signs key bundles, OCSP staples
+// for the chain, and deliberately broken variants of each for negative tests.
+//
+// It is test and demo material only: keys live in memory and are generated fresh each time.
+package pki
+
+import (
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha1"
+	"crypto/sha256"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/pem"
+	"fmt"
+	"math/big"
+	"strings"
+	"time"
+
+	"golang.org/x/crypto/ocsp"
+)
+
+// Options shape the generated hierarchy. Zero values mean: region us-east-1, domain
+// amazonaws.com, now = time.Now(), certificates valid from an hour ago for a year.
+type Options struct {
+	Region string
+	Domain string
+	// SignerCN overrides the signer's subject CN (default managed-ssh-signer.REGION.DOMAIN).
+	SignerCN string
+	Now      time.Time
+	// SignerNotBefore and SignerNotAfter override the signer certificate's validity.
+	SignerNotBefore, SignerNotAfter time.Time
+	// SignerBits is the signer's RSA size (default 2048).
+	SignerBits int
+}
+
+// Authority is a certificate with its private key.
+type Authority struct {
+	Cert *x509.Certificate
+	Key  crypto.Signer
+}
+
+// PKI is a root -> intermediate -> signer hierarchy.
+type PKI struct {
+	Root         Authority
+	Intermediate Authority
+	Signer       Authority // Key is an *rsa.PrivateKey
+	// Responder is an OCSP responder delegated by the intermediate (EKU OCSPSigning), used to sign
+	// staples for the signer certificate when a test asks for delegation.
+	Responder Authority
+	// RootResponder is an OCSP responder delegated by the root for the intermediate's staple.
+	RootResponder Authority
+	now           time.Time
+}
+
+// SignerName returns managed-ssh-signer.REGION.DOMAIN.
+func SignerName(region, domain string) string {
+	return "managed-ssh-signer." + region + "." + domain
+}
+
+// New generates a fresh hierarchy.
+func New(o Options) (*PKI, error) {
+	if o.Region == "" {
+		o.Region = "us-east-1"
+	}
+	if o.Domain == "" {
+		o.Domain = "amazonaws.com"
+	}
+	if o.SignerCN == "" {
+		o.SignerCN = SignerName(o.Region, o.Domain)
+	}
+	if o.Now.IsZero() {
+		o.Now = time.Now()
+	}
+	if o.SignerBits == 0 {
+		o.SignerBits = 2048
+	}
+	nb, na := o.Now.Add(-time.Hour), o.Now.Add(365*24*time.Hour)
+	p := &PKI{now: o.Now}
+	var err error
+	if p.Root, err = newCA("EIC Emulator Test Root CA", nil, nb, na.Add(24*time.Hour)); err != nil {
+		return nil, err
+	}
+	if p.Intermediate, err = newCA("EIC Emulator Test Intermediate CA", &p.Root, nb, na); err != nil {
+		return nil, err
+	}
+	if p.Responder, err = newResponder("EIC Emulator Intermediate OCSP Responder", &p.Intermediate, nb, na); err != nil {
+		return nil, err
+	}
+	if p.RootResponder, err = newResponder("EIC Emulator Root OCSP Responder", &p.Root, nb, na); err != nil {
+		return nil, err
+	}
+	snb, sna := nb, na
+	if !o.SignerNotBefore.IsZero() {
+		snb = o.SignerNotBefore
+	}
+	if !o.SignerNotAfter.IsZero() {
+		sna = o.SignerNotAfter
+	}
+	key, err := rsa.GenerateKey(rand.Reader, o.SignerBits)
+	if err != nil {
+		return nil, fmt.Errorf("generate signer key: %w", err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: serial(),
+		Subject:      pkix.Name{CommonName: o.SignerCN, Organization: []string{"EIC Emulator"}},
+		DNSNames:     []string{o.SignerCN},
+		NotBefore:    snb,
+		NotAfter:     sna,
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+	}
+	cert, err := issue(tmpl, key, &p.Intermediate)
+	if err != nil {
+		return nil, err
+	}
+	p.Signer = Authority{Cert: cert, Key: key}
+	return p, nil
+}
+
+// SignerKey returns the signer's RSA private key.
+func (p *PKI) SignerKey() *rsa.PrivateKey { return p.Signer.Key.(*rsa.PrivateKey) }
+
+// RootPEM is the root certificate in PEM, for building a trust store.
+func (p *PKI) RootPEM() []byte { return PEM(p.Root.Cert) }
+
+// ChainPEM is the signer-cert document as IMDS serves it: signer first, then the intermediate,
+// then the root when includeRoot is set.
+func (p *PKI) ChainPEM(includeRoot bool) []byte {
+	out := append(PEM(p.Signer.Cert), PEM(p.Intermediate.Cert)...)
+	if includeRoot {
+		out = append(out, PEM(p.Root.Cert)...)
+	}
+	return out
+}
+
+// PEM encodes certificates as concatenated CERTIFICATE blocks.
+func PEM(certs ...*x509.Certificate) []byte {
+	var out []byte
+	for _, c := range certs {
+		out = append(out, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})...)
+	}
+	return out
+}
+
+// StapleName is the name IMDS gives a staple: uppercase hex SHA-1 of the certificate's DER.
+func StapleName(c *x509.Certificate) string {
+	s := sha1.Sum(c.Raw)
+	return strings.ToUpper(hex.EncodeToString(s[:]))
+}
+
+// StapleName256 is the SHA-256 variant IMDS once served (upstream issue #26).
+func StapleName256(c *x509.Certificate) string {
+	s := sha256.Sum256(c.Raw)
+	return strings.ToUpper(hex.EncodeToString(s[:]))
+}
+
+// SignPSS signs data as the EC2 Instance Connect service does: RSA-PSS, SHA-256, salt 32.
+func SignPSS(key *rsa.PrivateKey, data []byte) ([]byte, error) {
+	h := sha256.Sum256(data)
+	return rsa.SignPSS(rand.Reader, key, crypto.SHA256, h[:], &rsa.PSSOptions{SaltLength: 32, Hash: crypto.SHA256})
+}
+
+// Status of a staple.
+type Status int
+
+// Staple statuses.
+const (
+	Good Status = iota
+	Revoked
+	Unknown
+)
+
+// StapleSpec describes one OCSP response. Zero value: good, thisUpdate an hour ago, nextUpdate
+// in a week, signed directly by the issuer.
+type StapleSpec struct {
+	Status                 Status
+	ThisUpdate, NextUpdate time.Time
+	// Serial overrides the serial the response speaks for (a staple for another certificate).
+	Serial *big.Int
+	// Delegated signs with the issuer's delegated OCSP responder, embedding its certificate.
+	Delegated bool
+	// Unrelated signs with a fresh key that has nothing to do with the chain (with a
+	// self-signed responder certificate embedded).
+	Unrelated bool
+	// IssuerHash selects the CertID hash (default SHA-1).
+	IssuerHash crypto.Hash
+}
+
+// Staple makes a DER OCSP response about cert (the signer or the intermediate of this PKI).
+func (p *PKI) Staple(cert *x509.Certificate, spec StapleSpec) ([]byte, error) {
+	var issuer, responder Authority
+	switch {
+	case cert.Equal(p.Signer.Cert):
+		issuer, responder = p.Intermediate, p.Responder
+	case cert.Equal(p.Intermediate.Cert):
+		issuer, responder = p.Root, p.RootResponder
+	default:
+		return nil, fmt.Errorf("staple: certificate %q is not issued in this PKI", cert.Subject.CommonName)
+	}
+	if spec.ThisUpdate.IsZero() {
+		spec.ThisUpdate = p.now.Add(-time.Hour)
+	}
+	if spec.NextUpdate.IsZero() {
+		spec.NextUpdate = p.now.Add(7 * 24 * time.Hour)
+	}
+	tmpl := ocsp.Response{
+		SerialNumber: cert.SerialNumber,
+		ThisUpdate:   spec.ThisUpdate,
+		NextUpdate:   spec.NextUpdate,
+		IssuerHash:   spec.IssuerHash,
+	}
+	if spec.Serial != nil {
+		tmpl.SerialNumber = spec.Serial
+	}
+	switch spec.Status {
+	case Good:
+		tmpl.Status = ocsp.Good
+	case Revoked:
+		tmpl.Status = ocsp.Revoked
+		tmpl.RevokedAt = spec.ThisUpdate.Add(-time.Minute)
+		tmpl.RevocationReason = ocsp.KeyCompromise
+	case Unknown:
+		tmpl.Status = ocsp.Unknown
+	}
+	signerCert, signerKey := issuer.Cert, issuer.Key
+	switch {
+	case spec.Unrelated:
+		rogue, err := newCA("Unrelated OCSP Responder", nil, p.now.Add(-time.Hour), p.now.Add(24*time.Hour))
+		if err != nil {
+			return nil, err
+		}
+		signerCert, signerKey = rogue.Cert, rogue.Key
+		tmpl.Certificate = rogue.Cert
+	case spec.Delegated:
+		signerCert, signerKey = responder.Cert, responder.Key
+		tmpl.Certificate = responder.Cert
+	}
+	der, err := ocsp.CreateResponse(issuer.Cert, signerCert, tmpl, signerKey)
+	if err != nil {
+		return nil, fmt.Errorf("create OCSP response for %q: %w", cert.Subject.CommonName, err)
+	}
+	return der, nil
+}
+
+// StapleBase64 is Staple encoded the way IMDS serves it.
+func (p *PKI) StapleBase64(cert *x509.Certificate, spec StapleSpec) ([]byte, error) {
+	der, err := p.Staple(cert, spec)
+	if err != nil {
+		return nil, err
+	}
+	return []byte(base64.StdEncoding.EncodeToString(der)), nil
+}
+
+func serial() *big.Int {
+	n, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 120))
+	if err != nil {
+		panic(err) // crypto/rand never fails on Linux
+	}
+	return n.Add(n, big.NewInt(1))
+}
+
+func newCA(cn string, parent *Authority, nb, na time.Time) (Authority, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return Authority{}, err
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          serial(),
+		Subject:               pkix.Name{CommonName: cn, Organization: []string{"EIC Emulator"}},
+		NotBefore:             nb,
+		NotAfter:              na,
+		IsCA:                  true,
+		BasicConstraintsValid: true,
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
+	}
+	cert, err := issue(tmpl, key, parent)
+	if err != nil {
+		return Authority{}, err
+	}
+	return Authority{Cert: cert, Key: key}, nil
+}
+
+func newResponder(cn string, parent *Authority, nb, na time.Time) (Authority, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return Authority{}, err
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: serial(),
+		Subject:      pkix.Name{CommonName: cn, Organization: []string{"EIC Emulator"}},
+		NotBefore:    nb,
+		NotAfter:     na,
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageOCSPSigning},
+	}
+	cert, err := issue(tmpl, key, parent)
+	if err != nil {
+		return Authority{}, err
+	}
+	return Authority{Cert: cert, Key: key}, nil
+}
+
+// issue signs tmpl with parent, or self-signs with self when parent is nil.
+func issue(tmpl *x509.Certificate, self crypto.Signer, parent *Authority) (*x509.Certificate, error) {
+	pub := self.Public()
+	issuerCert, issuerKey := tmpl, self
+	if parent != nil {
+		issuerCert, issuerKey = parent.Cert, parent.Key
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, issuerCert, pub, issuerKey)
+	if err != nil {
+		return nil, fmt.Errorf("issue %q: %w", tmpl.Subject.CommonName, err)
+	}
+	return x509.ParseCertificate(der)
+}
