@@ -1,0 +1,77 @@
+package audit
+
+import (
+	"fmt"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// Grant is one key handed to sshd. Every value comes from a block whose
+// signature verified.
+type Grant struct {
+	User        string
+	Fingerprint string // SHA256:...
+	RequestID   string
+	Caller      string // IAM principal ARN
+	InstanceID  string
+	Expires     time.Time
+	KeyType     string // ssh-ed25519, ssh-rsa, ...
+}
+
+// Accepted logs g at info level with upstream's exact message, so parsers
+// written for ec2-instance-connect keep matching, plus structured fields.
+func Accepted(log *zap.Logger, g Grant) {
+	if log == nil {
+		return
+	}
+	log.Info(
+		fmt.Sprintf("Providing ssh key from EC2 Instance Connect with fingerprint: %s, request-id: %s, for IAM principal: %s",
+			g.Fingerprint, g.RequestID, g.Caller),
+		zap.String("user", g.User),
+		zap.String("fingerprint", g.Fingerprint),
+		zap.String("request_id", g.RequestID),
+		zap.String("caller", g.Caller),
+		zap.String("instance_id", g.InstanceID),
+		zap.String("expires", g.Expires.UTC().Format(time.RFC3339)),
+		zap.String("key_type", g.KeyType),
+		zap.String("event", "accept"),
+	)
+}
+
+// Denial is one block that gave sshd no key.
+// Fingerprint, RequestID and Caller are as the block claimed them: unverified
+// unless its signature passed, so they are leads for an investigation, not
+// facts.
+type Denial struct {
+	User        string
+	Block       int    // 0-based block index in the bundle
+	Reason      string // a typed reason's string, e.g. "expired"
+	Detail      string // one line for the operator
+	Fingerprint string
+	RequestID   string
+	Caller      string
+}
+
+// Rejected logs d at warn level. The message is
+// "Rejected EC2 Instance Connect key for USER: REASON (DETAIL)", without the
+// parenthesis when Detail is empty.
+func Rejected(log *zap.Logger, d Denial) {
+	if log == nil {
+		return
+	}
+	msg := fmt.Sprintf("Rejected EC2 Instance Connect key for %s: %s", d.User, d.Reason)
+	if d.Detail != "" {
+		msg += " (" + d.Detail + ")"
+	}
+	log.Warn(msg,
+		zap.String("user", d.User),
+		zap.Int("block", d.Block),
+		zap.String("reason", d.Reason),
+		zap.String("detail", d.Detail),
+		zap.String("fingerprint", d.Fingerprint),
+		zap.String("request_id", d.RequestID),
+		zap.String("caller", d.Caller),
+		zap.String("event", "reject"),
+	)
+}

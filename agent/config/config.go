@@ -1,0 +1,255 @@
+// Package config reads eic-agent's TOML configuration file into one struct.
+//
+// Contract: Parse and Load start from Default, so a key that is absent keeps
+// its documented default and an empty file is a valid configuration. Parsing is
+// strict: an unknown key, a value of the wrong type or a value out of its
+// documented range is an error, never silently ignored, because a typo in a
+// security setting (say "trust.ca") must not quietly fall back to a default.
+// Nothing here reads environment variables: sshd empties the environment of
+// the helper, so configuration comes only from flags and this file.
+//
+// Every key is documented in docs/config.md; keep that file, the commented
+// example packaging/config.toml and Default in step.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+)
+
+// DefaultPath is where the helper and the service look when no -config flag is
+// given.
+const DefaultPath = "/etc/eic-agent/config.toml"
+
+// MaxFileSize bounds how much of a config file Load reads; a larger file is an
+// error rather than a partial read.
+const MaxFileSize = 1 << 20
+
+// The IMDS endpoints of the two endpoint modes.
+const (
+	IPv4Endpoint = "http://169.254.169.254"
+	IPv6Endpoint = "http://[fd00:ec2::254]"
+)
+
+// Config is the whole configuration file. New tables (such as a later
+// [service] table) are added as new fields with their own toml tag; Parse's
+// unknown-key check then accepts them with no other change.
+type Config struct {
+	// Deadline bounds one whole helper run (every IMDS request, getent and
+	// verification). Default 5s, allowed 100ms..10s.
+	Deadline Duration `toml:"deadline"`
+	IMDS     IMDS     `toml:"imds"`
+	Trust    Trust    `toml:"trust"`
+	Platform Platform `toml:"platform"`
+	Users    Users    `toml:"users"`
+	Log      Log      `toml:"log"`
+}
+
+// IMDS is the [imds] table: how to reach the instance metadata service.
+type IMDS struct {
+	// Endpoint overrides the base URL ("http://host[:port]", no path). Empty
+	// means the address of EndpointMode.
+	Endpoint string `toml:"endpoint"`
+	// EndpointMode is "ipv4" (default, http://169.254.169.254) or "ipv6"
+	// (http://[fd00:ec2::254]).
+	EndpointMode string `toml:"endpoint_mode"`
+	// RequestTimeout bounds each request. Default 1s, allowed 50ms..5s.
+	RequestTimeout Duration `toml:"request_timeout"`
+	// Attempts is how many times a request is tried. Default 2, allowed 1..5.
+	Attempts int `toml:"attempts"`
+	// MaxResponseBytes caps each response body. Default 1 MiB, allowed
+	// 4 KiB..8 MiB.
+	MaxResponseBytes int64 `toml:"max_response_bytes"`
+}
+
+// Trust is the [trust] table: what the signer certificate must chain to and
+// which IMDS service domains are acceptable.
+type Trust struct {
+	// CA is a PEM bundle file or a directory of PEM files; empty means the
+	// system trust store.
+	CA string `toml:"ca"`
+	// ExtraDomains are accepted in addition to the built-in allow-list.
+	ExtraDomains []string `toml:"extra_domains"`
+}
+
+// Platform is the [platform] table.
+type Platform struct {
+	// SysfsRoot is where "am I on EC2?" looks. Default "/sys".
+	SysfsRoot string `toml:"sysfs_root"`
+}
+
+// Users is the [users] table.
+type Users struct {
+	// Getent is the getent binary used to ask NSS whether a user exists.
+	// Empty means /usr/bin/getent or /bin/getent; "none" disables the check.
+	Getent string `toml:"getent"`
+}
+
+// Log is the [log] table.
+type Log struct {
+	// Target is auto (default), journald, syslog or stderr.
+	Target string `toml:"target"`
+	// Level is debug, info (default), warn or error.
+	Level string `toml:"level"`
+}
+
+// Duration is a time.Duration written in TOML as a Go duration string
+// ("5s", "250ms"). A bare number is rejected: its unit would be a guess.
+type Duration struct{ time.Duration }
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (d *Duration) UnmarshalText(text []byte) error {
+	v, err := time.ParseDuration(string(text))
+	if err != nil {
+		return fmt.Errorf("duration %q: want a number with a unit such as \"5s\" or \"250ms\"", text)
+	}
+	d.Duration = v
+	return nil
+}
+
+// MarshalText implements encoding.TextMarshaler so a Config can be written back.
+func (d Duration) MarshalText() ([]byte, error) {
+	return []byte(d.String()), nil
+}
+
+// Default returns the configuration used when the file or a key is absent.
+func Default() Config {
+	return Config{
+		Deadline: Duration{5 * time.Second},
+		IMDS: IMDS{
+			EndpointMode:     "ipv4",
+			RequestTimeout:   Duration{time.Second},
+			Attempts:         2,
+			MaxResponseBytes: 1 << 20,
+		},
+		Platform: Platform{SysfsRoot: "/sys"},
+		Log:      Log{Target: "auto", Level: "info"},
+	}
+}
+
+// Parse decodes data over Default and validates the result. name is the file
+// name used in error messages.
+func Parse(data []byte, name string) (Config, error) {
+	cfg := Default()
+	md, err := toml.Decode(string(data), &cfg)
+	if err != nil {
+		return Config{}, fmt.Errorf("config %s: %w", name, err)
+	}
+	if unknown := unknownKeys(md.Undecoded()); len(unknown) > 0 {
+		return Config{}, fmt.Errorf("config %s: %s", name, describeUnknown(unknown))
+	}
+	if err := cfg.Validate(); err != nil {
+		return Config{}, fmt.Errorf("config %s: %w", name, err)
+	}
+	return cfg, nil
+}
+
+// Load reads and parses the file at path. A missing file yields Default when
+// the path was not given explicitly (the file is optional) and an error when
+// it was (the operator named a file that is not there).
+func Load(path string, explicit bool) (Config, error) {
+	data, err := readBounded(path)
+	if errors.Is(err, fs.ErrNotExist) && !explicit {
+		return Default(), nil
+	}
+	if err != nil {
+		return Config{}, fmt.Errorf("config %s: %w", path, err)
+	}
+	return Parse(data, path)
+}
+
+func readBounded(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("not a regular file (%s)", st.Mode().Type())
+	}
+	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(data) > MaxFileSize {
+		return nil, fmt.Errorf("larger than %d bytes", MaxFileSize)
+	}
+	return data, nil
+}
+
+// unknownKeys drops keys nested under another unknown key, so an unknown
+// table is reported once rather than once per key inside it.
+func unknownKeys(keys []toml.Key) []string {
+	var out []string
+	for _, k := range keys {
+		s := k.String()
+		covered := false
+		for _, parent := range out {
+			if strings.HasPrefix(s, parent+".") {
+				covered = true
+				break
+			}
+		}
+		if !covered {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func describeUnknown(keys []string) string {
+	quoted := make([]string, len(keys))
+	for i, k := range keys {
+		quoted[i] = fmt.Sprintf("%q", k)
+	}
+	if len(keys) == 1 {
+		return "unknown key " + quoted[0]
+	}
+	return "unknown keys " + strings.Join(quoted, ", ")
+}
+
+// IMDSEndpoint returns the base URL to use: Endpoint when set, else the
+// address of EndpointMode. It never has a trailing slash.
+func (c Config) IMDSEndpoint() string {
+	if c.IMDS.Endpoint != "" {
+		return strings.TrimSuffix(c.IMDS.Endpoint, "/")
+	}
+	if c.IMDS.EndpointMode == "ipv6" {
+		return IPv6Endpoint
+	}
+	return IPv4Endpoint
+}
+
+// builtinDomains is upstream's allow-list of IMDS services/domain values.
+func builtinDomains() []string {
+	return []string{"amazonaws.com", "amazonaws.com.cn", "c2s.ic.gov", "sc2s.sgov.gov"}
+}
+
+// AllowedDomains returns the service domains the signer name may be built
+// from: the built-in allow-list followed by Trust.ExtraDomains, without
+// duplicates. The slice is the caller's to keep.
+func (c Config) AllowedDomains() []string {
+	out := builtinDomains()
+	seen := make(map[string]bool, len(out)+len(c.Trust.ExtraDomains))
+	for _, d := range out {
+		seen[d] = true
+	}
+	for _, d := range c.Trust.ExtraDomains {
+		if !seen[d] {
+			seen[d] = true
+			out = append(out, d)
+		}
+	}
+	return out
+}

@@ -1,0 +1,143 @@
+package config
+
+import (
+	"fmt"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// Validate reports every value out of its documented range, as one error whose
+// message lists the problems separated by "; ".
+func (c Config) Validate() error {
+	var p problems
+	p.duration("deadline", c.Deadline.Duration, 100*time.Millisecond, 10*time.Second)
+
+	if c.IMDS.Endpoint != "" {
+		if err := checkEndpoint(c.IMDS.Endpoint); err != nil {
+			p.add("imds.endpoint = %q: %v", c.IMDS.Endpoint, err)
+		}
+	}
+	p.oneOf("imds.endpoint_mode", c.IMDS.EndpointMode, "ipv4", "ipv6")
+	p.duration("imds.request_timeout", c.IMDS.RequestTimeout.Duration, 50*time.Millisecond, 5*time.Second)
+	if a := c.IMDS.Attempts; a < 1 || a > 5 {
+		p.add("imds.attempts = %d: must be between 1 and 5", a)
+	}
+	if m := c.IMDS.MaxResponseBytes; m < 4<<10 || m > 8<<20 {
+		p.add("imds.max_response_bytes = %d: must be between 4096 (4 KiB) and 8388608 (8 MiB)", m)
+	}
+
+	if c.Trust.CA != "" {
+		p.absPath("trust.ca", c.Trust.CA)
+	}
+	for _, d := range c.Trust.ExtraDomains {
+		if err := checkDomain(d); err != nil {
+			p.add("trust.extra_domains: %q: %v", d, err)
+		}
+	}
+
+	if c.Platform.SysfsRoot == "" {
+		p.add("platform.sysfs_root: must not be empty (default \"/sys\")")
+	} else {
+		p.absPath("platform.sysfs_root", c.Platform.SysfsRoot)
+	}
+	if g := c.Users.Getent; g != "" && g != "none" {
+		p.absPath("users.getent", g)
+	}
+
+	p.oneOf("log.target", c.Log.Target, "auto", "journald", "syslog", "stderr")
+	p.oneOf("log.level", c.Log.Level, "debug", "info", "warn", "error")
+	return p.err()
+}
+
+// checkEndpoint accepts only a plain base URL: IMDS speaks http, and a path,
+// query or credentials in the base would be silently dropped or mangled when
+// request paths are appended.
+func checkEndpoint(s string) error {
+	u, err := url.Parse(s)
+	if err != nil {
+		return fmt.Errorf("not a URL: %w", err)
+	}
+	switch {
+	case u.Scheme != "http":
+		return fmt.Errorf("scheme must be http (IMDS does not speak %q)", u.Scheme)
+	case u.Opaque != "" || u.Host == "" || u.Hostname() == "":
+		return fmt.Errorf("must be http://HOST[:PORT]")
+	case u.User != nil:
+		return fmt.Errorf("must not contain user information")
+	case u.Path != "" && u.Path != "/":
+		return fmt.Errorf("must not have a path (got %q)", u.Path)
+	case u.RawQuery != "" || u.ForceQuery:
+		return fmt.Errorf("must not have a query")
+	case u.Fragment != "":
+		return fmt.Errorf("must not have a fragment")
+	}
+	return nil
+}
+
+// checkDomain accepts lowercase DNS names of at least two labels: the domain
+// becomes part of the signer certificate name we trust, so it must compare
+// exactly with what IMDS serves (lowercase, no trailing dot).
+func checkDomain(d string) error {
+	if d == "" {
+		return fmt.Errorf("empty domain")
+	}
+	if len(d) > 253 {
+		return fmt.Errorf("longer than 253 characters")
+	}
+	labels := strings.Split(d, ".")
+	if len(labels) < 2 {
+		return fmt.Errorf("must have at least two labels (like example.com)")
+	}
+	for _, l := range labels {
+		if l == "" || len(l) > 63 {
+			return fmt.Errorf("each label must be 1..63 characters")
+		}
+		if l[0] == '-' || l[len(l)-1] == '-' {
+			return fmt.Errorf("label %q starts or ends with '-'", l)
+		}
+		for _, r := range l {
+			if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-') {
+				return fmt.Errorf("label %q: only lowercase letters, digits and '-' are allowed", l)
+			}
+		}
+	}
+	return nil
+}
+
+// problems collects validation failures so the operator sees all of them at
+// once instead of fixing the file one error at a time.
+type problems []string
+
+func (p *problems) add(format string, args ...any) {
+	*p = append(*p, fmt.Sprintf(format, args...))
+}
+
+func (p *problems) duration(key string, d, lo, hi time.Duration) {
+	if d < lo || d > hi {
+		p.add("%s = %q: must be between %s and %s", key, d.String(), lo, hi)
+	}
+}
+
+func (p *problems) oneOf(key, v string, allowed ...string) {
+	for _, a := range allowed {
+		if v == a {
+			return
+		}
+	}
+	p.add("%s = %q: must be one of %s", key, v, strings.Join(allowed, ", "))
+}
+
+func (p *problems) absPath(key, path string) {
+	if !filepath.IsAbs(path) {
+		p.add("%s = %q: must be an absolute path", key, path)
+	}
+}
+
+func (p problems) err() error {
+	if len(p) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%s", strings.Join(p, "; "))
+}
