@@ -19,6 +19,7 @@ import (
 	"io/fs"
 	"os"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/BurntSushi/toml"
@@ -165,6 +166,23 @@ func Load(path string, explicit bool) (Config, error) {
 	return Parse(data, path)
 }
 
+// checkOwner refuses a file that someone other than root (or the user running us) could have
+// written: the config chooses the trust store and the allowed domains, so whoever can edit it
+// decides who logs in as root. sshd applies the same rule to the AuthorizedKeysCommand.
+func checkOwner(st fs.FileInfo) error {
+	sys, ok := st.Sys().(*syscall.Stat_t)
+	if !ok {
+		return nil
+	}
+	if sys.Uid != 0 && int(sys.Uid) != os.Geteuid() {
+		return fmt.Errorf("owned by uid %d; it must be owned by root (chown root:root)", sys.Uid)
+	}
+	if st.Mode().Perm()&0o022 != 0 {
+		return fmt.Errorf("writable by group or others (mode %04o); run chmod go-w on it", st.Mode().Perm())
+	}
+	return nil
+}
+
 func readBounded(path string) ([]byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -177,6 +195,9 @@ func readBounded(path string) ([]byte, error) {
 	}
 	if !st.Mode().IsRegular() {
 		return nil, fmt.Errorf("not a regular file (%s)", st.Mode().Type())
+	}
+	if err := checkOwner(st); err != nil {
+		return nil, err
 	}
 	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
 	if err != nil {

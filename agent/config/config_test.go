@@ -275,3 +275,30 @@ func TestLoad(t *testing.T) {
 		})
 	}
 }
+
+func TestLoadRefusesWritableByOthers(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		mode os.FileMode
+		ok   bool
+	}{
+		{"owner-only-accepted", 0o600, true},
+		{"world-readable-accepted", 0o644, true},
+		{"group-writable-refused", 0o664, false},
+		{"world-writable-refused", 0o646, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := filepath.Join(t.TempDir(), "config.toml")
+			if err := os.WriteFile(p, []byte("deadline = \"2s\"\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Chmod(p, tc.mode); err != nil {
+				t.Fatal(err)
+			}
+			_, err := Load(p, true)
+			if (err == nil) != tc.ok {
+				t.Fatalf("Load with mode %04o: err = %v, want ok=%v", tc.mode, err, tc.ok)
+			}
+		})
+	}
+}
