@@ -1,0 +1,293 @@
+// Package lookup runs one login's whole verification in direct mode: user check, platform
+// check, IMDS fetches, signer chain and staples, and the per-block verdicts, with an audit record
+// for every decision.
+//
+// Contract: a key is returned only when every check of SPEC.md passed; any doubt ends in an
+// error or a rejection. Nothing here prints: the caller writes the accepted keys out.
+package lookup
+
+import (
+	"context"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/eic-agent/eic-agent/agent/bundle"
+	"github.com/eic-agent/eic-agent/agent/imds"
+	"github.com/eic-agent/eic-agent/agent/keys"
+	"github.com/eic-agent/eic-agent/agent/nss"
+	"github.com/eic-agent/eic-agent/agent/platform"
+	"github.com/eic-agent/eic-agent/agent/signer"
+	"github.com/eic-agent/eic-agent/agent/truststore"
+)
+
+// Config holds what one lookup needs. Zero values: sysfs at /sys, system trust store, the
+// SPEC's domain allow-list, time.Now, a no-op logger.
+type Config struct {
+	IMDS           *imds.Client
+	SysfsRoot      string
+	NSS            nss.Config
+	CA             string
+	AllowedDomains []string
+	Now            func() time.Time
+	Log            *zap.Logger
+}
+
+// Outcome says how far a lookup went.
+type Outcome int
+
+// Outcomes of a lookup that ran to its end (errors are separate).
+const (
+	// Verified: the bundle was evaluated; Accepted may still be empty.
+	Verified Outcome = iota
+	// NoSuchUser: NSS does not know the user; nothing was fetched.
+	NoSuchUser
+	// NotEC2: this host is not an EC2 instance; nothing was trusted.
+	NotEC2
+	// NoKeys: IMDS has no keys for the user.
+	NoKeys
+	// NoCandidates: keys exist, but no block could pass (expired, other instance, other key), so
+	// the signer was not fetched.
+	NoCandidates
+)
+
+func (o Outcome) String() string {
+	switch o {
+	case Verified:
+		return "verified"
+	case NoSuchUser:
+		return "no-such-user"
+	case NotEC2:
+		return "not-ec2"
+	case NoKeys:
+		return "no-keys"
+	case NoCandidates:
+		return "no-candidates"
+	}
+	return fmt.Sprintf("outcome(%d)", int(o))
+}
+
+// Result is what a lookup decided.
+type Result struct {
+	Outcome  Outcome
+	User     string
+	Accepted []keys.Accepted
+	Rejected []keys.Rejected
+	// Signer is the verified signer, when one was needed.
+	Signer *signer.Signer
+	// Blocks is the parsed bundle, when one was fetched.
+	Blocks []bundle.Block
+}
+
+// Lines returns the accepted keys as authorized_keys lines, each ending in a newline.
+func (r Result) Lines() string {
+	var b strings.Builder
+	for _, a := range r.Accepted {
+		b.WriteString(a.Line)
+		b.WriteByte('\n')
+	}
+	return b.String()
+}
+
+// Run performs the lookup for user. fp, when not nil, restricts the answer to that key.
+func Run(ctx context.Context, cfg Config, user string, fp *keys.Fingerprint) (Result, error) {
+	log := cfg.Log
+	if log == nil {
+		log = zap.NewNop()
+	}
+	now := time.Now
+	if cfg.Now != nil {
+		now = cfg.Now
+	}
+	res := Result{User: user}
+	if err := ValidateUser(user); err != nil {
+		return res, err
+	}
+	exists, err := nss.UserExists(ctx, cfg.NSS, user)
+	if err != nil {
+		return res, fmt.Errorf("look up user %q: %w", user, err)
+	}
+	if !exists {
+		log.Info("user does not exist; nothing to look up", zap.String("user", user))
+		res.Outcome = NoSuchUser
+		return res, nil
+	}
+	sysfs := cfg.SysfsRoot
+	if sysfs == "" {
+		sysfs = "/sys"
+	}
+	plat := platform.Detect(sysfs)
+	if plat.Kind == platform.NotEC2 {
+		log.Info("not an EC2 instance; EC2 Instance Connect is inactive", zap.String("reason", plat.Reason))
+		res.Outcome = NotEC2
+		return res, nil
+	}
+	if cfg.IMDS == nil {
+		return res, errors.New("lookup: no IMDS client configured")
+	}
+	instanceID, err := cfg.IMDS.InstanceID(ctx)
+	if err != nil {
+		return res, err
+	}
+	if err := plat.Confirm(instanceID); err != nil {
+		log.Info("not an EC2 instance; EC2 Instance Connect is inactive", zap.Error(err))
+		res.Outcome = NotEC2
+		return res, nil
+	}
+	body, err := cfg.IMDS.Keys(ctx, user)
+	if errors.Is(err, imds.ErrNotFound) {
+		log.Debug("no EC2 Instance Connect keys for user", zap.String("user", user))
+		res.Outcome = NoKeys
+		return res, nil
+	}
+	if err != nil {
+		return res, err
+	}
+	blocks, err := bundle.Parse(body)
+	if err != nil {
+		return res, fmt.Errorf("key bundle for %q: %w", user, err)
+	}
+	res.Blocks = blocks
+	if pre, candidate := precheck(blocks, instanceID, now(), fp); !candidate {
+		res.Outcome = NoCandidates
+		res.Rejected = pre
+		logRejections(log, user, pre)
+		return res, nil
+	}
+	sg, err := trustedSigner(ctx, cfg, now)
+	if err != nil {
+		res.Rejected = untrusted(blocks, err)
+		logRejections(log, user, res.Rejected)
+		return res, err
+	}
+	res.Signer = sg
+	res.Outcome = Verified
+	res.Accepted, res.Rejected = keys.Evaluate(keys.Input{
+		Blocks:      blocks,
+		SignerKey:   sg.Key,
+		InstanceID:  instanceID,
+		Now:         now(),
+		Fingerprint: fp,
+	})
+	logAccepted(log, user, res.Accepted)
+	logRejections(log, user, res.Rejected)
+	return res, nil
+}
+
+// material is everything IMDS tells about the signer.
+type material struct {
+	region, zone, domain string
+	chain                []byte
+	staples              [][]byte
+}
+
+// trustedSigner fetches the signer chain, its staples and the names it must carry, and verifies
+// them against the trust store. The fetches run in parallel: they are independent, and a login
+// waits for the slowest one only.
+func trustedSigner(ctx context.Context, cfg Config, now func() time.Time) (*signer.Signer, error) {
+	var (
+		m         material
+		roots     *x509.CertPool
+		rootsErr  error
+		names     []string
+		errs      [6]error
+		wg        sync.WaitGroup
+		fetchStep = func(i int, f func() error) {
+			wg.Add(1)
+			go func() { defer wg.Done(); errs[i] = f() }()
+		}
+	)
+	c := cfg.IMDS
+	fetchStep(0, func() (err error) { m.region, err = c.Region(ctx); return })
+	fetchStep(1, func() (err error) { m.zone, err = c.Zone(ctx); return })
+	fetchStep(2, func() (err error) { m.domain, err = c.Domain(ctx); return })
+	fetchStep(3, func() (err error) { m.chain, err = c.SignerChain(ctx); return })
+	fetchStep(4, func() (err error) { names, err = c.StapleNames(ctx); return })
+	fetchStep(5, func() error { roots, _, rootsErr = truststore.Load(cfg.CA); return nil })
+	wg.Wait()
+	if err := errors.Join(errs[:]...); err != nil {
+		return nil, err
+	}
+	if rootsErr != nil {
+		return nil, fmt.Errorf("trust store: %w", rootsErr)
+	}
+	if err := checkPlacement(m.region, m.zone); err != nil {
+		return nil, err
+	}
+	if err := checkDomain(m.domain, cfg.AllowedDomains); err != nil {
+		return nil, err
+	}
+	staples, err := fetchStaples(ctx, c, names)
+	if err != nil {
+		return nil, err
+	}
+	sg, err := signer.Verify(signer.Input{
+		ChainPEM:   m.chain,
+		Staples:    staples,
+		Roots:      roots,
+		ExpectedCN: signer.ExpectedCN(m.region, m.domain),
+		Now:        now(),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("untrusted signer: %w", err)
+	}
+	return sg, nil
+}
+
+func fetchStaples(ctx context.Context, c *imds.Client, names []string) ([][]byte, error) {
+	out := make([][]byte, len(names))
+	errs := make([]error, len(names))
+	var wg sync.WaitGroup
+	for i, name := range names {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			raw, err := c.Staple(ctx, name)
+			if err == nil {
+				raw, err = signer.DecodeStaple(raw)
+			}
+			out[i], errs[i] = raw, err
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("fetch OCSP staples: %w", err)
+	}
+	return out, nil
+}
+
+// DefaultDomains is upstream's allow-list of service domains (SPEC "meta-data/services/domain").
+var DefaultDomains = []string{"amazonaws.com", "amazonaws.com.cn", "c2s.ic.gov", "sc2s.sgov.gov"}
+
+// checkDomain refuses a domain that is not allowed: building the expected signer name from an
+// attacker-chosen domain would let anyone holding a public certificate for
+// managed-ssh-signer.x.attacker.example sign keys.
+func checkDomain(domain string, allowed []string) error {
+	if len(allowed) == 0 {
+		allowed = DefaultDomains
+	}
+	if slices.Contains(allowed, domain) {
+		return nil
+	}
+	return fmt.Errorf("untrusted signer: IMDS reports service domain %q, which is not on the allow-list (%s); add it to trust.extra_domains only if this is a genuine AWS partition", domain, strings.Join(allowed, ", "))
+}
+
+// checkPlacement requires the zone to belong to the region. Reading the region instead of
+// cutting the zone's last letter keeps Local Zones and Wavelength zones working (upstream #28).
+func checkPlacement(region, zone string) error {
+	if strings.HasPrefix(zone, region+"-") {
+		return nil
+	}
+	if len(zone) == len(region)+1 && strings.HasPrefix(zone, region) {
+		if c := zone[len(zone)-1]; c >= 'a' && c <= 'z' {
+			return nil
+		}
+	}
+	return fmt.Errorf("imds: availability zone %q does not belong to region %q; refusing to pick a signer name", zone, region)
+}

@@ -1,0 +1,74 @@
+package lookup
+
+import (
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/eic-agent/eic-agent/agent/audit"
+	"github.com/eic-agent/eic-agent/agent/bundle"
+	"github.com/eic-agent/eic-agent/agent/keys"
+)
+
+// precheck looks at what each block claims before anything is fetched to verify it. When no
+// block could pass (all expired, for another instance, malformed, or for another key than the
+// one sshd asks about), it returns their rejections and false: the signer chain and staples
+// need not be fetched, which saves most of a login's IMDS requests when a client offers several
+// keys. When at least one block is a candidate it returns true, and every block is verified in
+// full afterwards: nothing is accepted on a claim.
+func precheck(blocks []bundle.Block, instanceID string, now time.Time, fp *keys.Fingerprint) ([]keys.Rejected, bool) {
+	rejected := make([]keys.Rejected, 0, len(blocks))
+	for _, r := range keys.Precheck(blocks, instanceID, now, fp) {
+		if r.Reason == "" {
+			return nil, true
+		}
+		rejected = append(rejected, r)
+	}
+	return rejected, false
+}
+
+// untrusted rejects every block of a bundle whose signer could not be trusted.
+func untrusted(blocks []bundle.Block, cause error) []keys.Rejected {
+	out := make([]keys.Rejected, 0, len(blocks))
+	for _, b := range blocks {
+		r := keys.Rejected{Block: b.Index, Reason: keys.ReasonUntrustedSigner, Detail: cause.Error()}
+		r.Caller, _ = b.Get("Caller")
+		r.RequestID, _ = b.Get("Request")
+		out = append(out, r)
+	}
+	return out
+}
+
+func logAccepted(log *zap.Logger, user string, acc []keys.Accepted) {
+	for _, a := range acc {
+		audit.Accepted(log, audit.Grant{
+			User:        user,
+			Fingerprint: a.Fingerprint,
+			RequestID:   a.RequestID,
+			Caller:      a.Caller,
+			InstanceID:  a.InstanceID,
+			Expires:     a.Expires,
+			KeyType:     keyType(a.Line),
+		})
+	}
+}
+
+func logRejections(log *zap.Logger, user string, rej []keys.Rejected) {
+	for _, r := range rej {
+		audit.Rejected(log, audit.Denial{
+			User:        user,
+			Block:       r.Block,
+			Reason:      string(r.Reason),
+			Detail:      r.Detail,
+			Fingerprint: r.Fingerprint,
+			RequestID:   r.RequestID,
+			Caller:      r.Caller,
+		})
+	}
+}
+
+func keyType(line string) string {
+	t, _, _ := strings.Cut(line, " ")
+	return t
+}

@@ -1,0 +1,143 @@
+// Command eic-authorized-keys is the AuthorizedKeysCommand for EC2 Instance Connect:
+//
+//	eic-authorized-keys [--config FILE] USER [FINGERPRINT]
+//	eic-authorized-keys verify --keys FILE --signer-chain FILE --ocsp-dir DIR --instance-id ID \
+//	    --expected-signer CN --ca FILE|DIR [--fingerprint FP] [--now UNIX] [--explain]
+//
+// stdout carries only verified keys; everything else goes to the log. Exit status: 0 when the
+// lookup ran (with or without keys), 1 when verification could not complete, 2 for bad usage or
+// configuration. verify exits 0 only when at least one key was accepted.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+
+	"go.uber.org/zap"
+
+	"github.com/eic-agent/eic-agent/agent/audit"
+	"github.com/eic-agent/eic-agent/agent/config"
+	"github.com/eic-agent/eic-agent/agent/imds"
+	"github.com/eic-agent/eic-agent/agent/keys"
+	"github.com/eic-agent/eic-agent/agent/lookup"
+	"github.com/eic-agent/eic-agent/agent/nss"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+const (
+	exitOK     = 0
+	exitFailed = 1
+	exitUsage  = 2
+)
+
+const usage = `usage: eic-authorized-keys [--config FILE] USER [FINGERPRINT]
+       eic-authorized-keys verify --keys FILE --signer-chain FILE --ocsp-dir DIR --instance-id ID
+                                  --expected-signer CN --ca FILE|DIR [--fingerprint FP] [--now UNIX] [--explain]
+       eic-authorized-keys --version
+
+Prints the EC2 Instance Connect keys pushed for USER that pass every check, one per line.
+Configure sshd with:
+  AuthorizedKeysCommand /usr/sbin/eic-authorized-keys %u %f
+  AuthorizedKeysCommandUser ec2-instance-connect
+`
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) >= 2 && args[0] == "verify" && len(args[1]) > 0 && args[1][0] == '-' {
+		return runVerify(args[1:], stdout, stderr)
+	}
+	fs := flag.NewFlagSet("eic-authorized-keys", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { _, _ = io.WriteString(stderr, usage) }
+	configPath := fs.String("config", "", "config file (default "+config.DefaultPath+")")
+	showVersion := fs.Bool("version", false, "print the version and exit")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
+		return exitUsage
+	}
+	if *showVersion {
+		fmt.Fprintln(stderr, "eic-authorized-keys", version)
+		return exitOK
+	}
+	if fs.NArg() < 1 || fs.NArg() > 2 {
+		io.WriteString(stderr, usage)
+		return exitUsage
+	}
+	user, fpArg := fs.Arg(0), fs.Arg(1)
+
+	cfg, cfgErr := config.Load(orDefault(*configPath), *configPath != "")
+	log, err := audit.New(audit.Config{Target: cfg.Log.Target, Level: cfg.Log.Level, Stderr: stderr})
+	if err != nil {
+		fmt.Fprintf(stderr, "eic-authorized-keys: logging: %v\n", err)
+		return exitUsage
+	}
+	defer func() { _ = log.Sync() }()
+	if cfgErr != nil {
+		log.Error("configuration error; no EC2 Instance Connect keys will be served until it is fixed", zap.Error(cfgErr))
+		return exitUsage
+	}
+	if err := lookup.ValidateUser(user); err != nil {
+		// sshd only asks about existing accounts, and one whose name the service would never
+		// accept simply has no keys: say so and succeed, so sshd logs no failure for it.
+		log.Warn("no EC2 Instance Connect lookup for this user", zap.Error(err))
+		if user == "" {
+			return exitUsage
+		}
+		return exitOK
+	}
+	var fp *keys.Fingerprint
+	if fpArg != "" {
+		f, err := keys.ParseFingerprint(fpArg)
+		if err != nil {
+			log.Warn("refusing lookup: bad fingerprint argument", zap.String("user", user), zap.Error(err))
+			return exitUsage
+		}
+		fp = &f
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), cfg.Deadline.Duration)
+	defer cancel()
+	res, err := lookup.Run(ctx, lookup.Config{
+		IMDS: imds.New(imds.Config{
+			Endpoint:       cfg.IMDSEndpoint(),
+			RequestTimeout: cfg.IMDS.RequestTimeout.Duration,
+			Attempts:       cfg.IMDS.Attempts,
+			MaxBodyBytes:   cfg.IMDS.MaxResponseBytes,
+		}),
+		SysfsRoot:      cfg.Platform.SysfsRoot,
+		NSS:            nss.Config{Getent: cfg.Users.Getent},
+		CA:             cfg.Trust.CA,
+		AllowedDomains: cfg.AllowedDomains(),
+		Log:            log,
+	}, user, fp)
+	if err != nil {
+		if ctx.Err() != nil {
+			err = fmt.Errorf("%w (gave up after the %s deadline)", err, cfg.Deadline.Duration)
+		}
+		log.Error("EC2 Instance Connect lookup failed; no keys served", zap.String("user", user), zap.Error(err))
+		return exitFailed
+	}
+	if _, err := io.WriteString(stdout, res.Lines()); err != nil {
+		log.Error("write keys to sshd", zap.Error(err))
+		return exitFailed
+	}
+	return exitOK
+}
+
+func orDefault(p string) string {
+	if p == "" {
+		return config.DefaultPath
+	}
+	return p
+}

@@ -1,0 +1,250 @@
+package main
+
+// End-to-end tests of the built binary: arguments in; stdout, exit status and log lines out,
+// against the emulator on a real listener.
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"errors"
+	"fmt"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+
+	"github.com/eic-agent/eic-agent/agent/emulator"
+	"github.com/eic-agent/eic-agent/agent/emulator/pki"
+)
+
+var binPath string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "eic-authorized-keys-test")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binPath = filepath.Join(dir, "eic-authorized-keys")
+	build := exec.Command("go", "build", "-trimpath", "-o", binPath, ".")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "build: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// pkis caches generated hierarchies per region/domain: RSA key generation dominates test time.
+var pkis sync.Map
+
+func testPKI(t *testing.T, region, domain string) *pki.PKI {
+	t.Helper()
+	k := region + "/" + domain
+	if p, ok := pkis.Load(k); ok {
+		return p.(*pki.PKI)
+	}
+	p, err := pki.New(pki.Options{Region: region, Domain: domain})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, _ := pkis.LoadOrStore(k, p)
+	return v.(*pki.PKI)
+}
+
+type fixture struct {
+	emu    *emulator.Emulator
+	srv    *httptest.Server
+	dir    string
+	config string
+}
+
+type setup struct {
+	region, zone, domain string
+	// pki overrides the emulator's hierarchy (e.g. one for another region).
+	pki *pki.PKI
+	// caPKI is the hierarchy whose root the helper trusts (default: the emulator's).
+	caPKI  *pki.PKI
+	extra  string // extra config lines (TOML, top level)
+	getent string // users.getent (default "none")
+	notEC2 bool
+	// deadline is the helper's overall deadline (default 3s).
+	deadline string
+}
+
+func newFixture(t *testing.T, s setup) *fixture {
+	t.Helper()
+	if s.region == "" {
+		s.region, s.zone = "us-east-1", "us-east-1a"
+	}
+	if s.domain == "" {
+		s.domain = "amazonaws.com"
+	}
+	if s.pki == nil {
+		s.pki = testPKI(t, s.region, s.domain)
+	}
+	if s.caPKI == nil {
+		s.caPKI = s.pki
+	}
+	if s.getent == "" {
+		s.getent = "none"
+	}
+	if s.deadline == "" {
+		s.deadline = "3s"
+	}
+	emu, err := emulator.New(emulator.Config{Region: s.region, Zone: s.zone, Domain: s.domain, PKI: s.pki})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(emu)
+	t.Cleanup(func() { emu.Close(); srv.Close() })
+	dir := t.TempDir()
+	write := func(rel, content string) string {
+		p := filepath.Join(dir, rel)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	ca := write("ca.pem", string(s.caPKI.RootPEM()))
+	sysfs := filepath.Join(dir, "sys")
+	if err := os.MkdirAll(sysfs, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if !s.notEC2 {
+		write("sys/devices/virtual/dmi/id/board_asset_tag", emu.InstanceID()+"\n")
+	}
+	cfg := write("config.toml", fmt.Sprintf(`deadline = %q
+%s
+[imds]
+endpoint = %q
+request_timeout = "1s"
+[trust]
+ca = %q
+[platform]
+sysfs_root = %q
+[users]
+getent = %q
+[log]
+target = "stderr"
+level = "debug"
+`, s.deadline, s.extra, srv.URL, ca, sysfs, s.getent))
+	return &fixture{emu: emu, srv: srv, dir: dir, config: cfg}
+}
+
+type outcome struct {
+	stdout, stderr string
+	code           int
+}
+
+func (f *fixture) run(t *testing.T, args ...string) outcome {
+	t.Helper()
+	return runBin(t, append([]string{"--config", f.config}, args...)...)
+}
+
+func runBin(t *testing.T, args ...string) outcome {
+	t.Helper()
+	// The safety timeout only stops a broken binary from hanging the suite; no test relies on it.
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, binPath, args...)
+	cmd.Env = []string{} // sshd empties the environment
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	code := 0
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return outcome{stdout.String(), stderr.String(), code}
+}
+
+func (f *fixture) push(t *testing.T, user string, key ssh.PublicKey) string {
+	t.Helper()
+	id, err := f.emu.Push(emulator.Push{OSUser: user, PublicKey: canonical(key)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+func canonical(k ssh.PublicKey) string {
+	return strings.TrimSpace(string(ssh.MarshalAuthorizedKey(k)))
+}
+
+func newKey(t *testing.T, kind string) ssh.PublicKey {
+	t.Helper()
+	var pub any
+	switch kind {
+	case "rsa":
+		k, err := rsa.GenerateKey(rand.Reader, 2048)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pub = &k.PublicKey
+	case "ecdsa-p256", "ecdsa-p384":
+		curve := elliptic.P256()
+		if kind == "ecdsa-p384" {
+			curve = elliptic.P384()
+		}
+		k, err := ecdsa.GenerateKey(curve, rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pub = &k.PublicKey
+	case "ed25519":
+		p, _, err := ed25519.GenerateKey(rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pub = p
+	case "sk-ed25519":
+		p, _, err := ed25519.GenerateKey(rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wire := ssh.Marshal(struct {
+			Type, Key, App string
+		}{"sk-ssh-ed25519@openssh.com", string(p), "ssh:"})
+		k, err := ssh.ParsePublicKey(wire)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return k
+	default:
+		t.Fatalf("unknown key kind %q", kind)
+	}
+	k, err := ssh.NewPublicKey(pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+func mustContain(t *testing.T, what, got string, wants ...string) {
+	t.Helper()
+	for _, w := range wants {
+		if !strings.Contains(got, w) {
+			t.Errorf("%s does not contain %q; got:\n%s", what, w, got)
+		}
+	}
+}
