@@ -83,6 +83,8 @@ type Result struct {
 	Signer *signer.Signer
 	// Blocks is the parsed bundle, when one was fetched.
 	Blocks []bundle.Block
+	// Detail explains NotEC2.
+	Detail string
 }
 
 // Lines returns the accepted keys as authorized_keys lines, each ending in a newline.
@@ -95,89 +97,140 @@ func (r Result) Lines() string {
 	return b.String()
 }
 
-// Run performs the lookup for user. fp, when not nil, restricts the answer to that key.
+// Run performs the lookup for user and records every decision in the audit log. fp, when not
+// nil, restricts the answer to that key.
 func Run(ctx context.Context, cfg Config, user string, fp *keys.Fingerprint) (Result, error) {
-	log := cfg.Log
-	if log == nil {
-		log = zap.NewNop()
-	}
-	now := time.Now
-	if cfg.Now != nil {
-		now = cfg.Now
-	}
+	res, err := run(ctx, cfg, user, fp)
+	Record(cfg.logger(), res, err)
+	return res, err
+}
+
+func run(ctx context.Context, cfg Config, user string, fp *keys.Fingerprint) (Result, error) {
 	res := Result{User: user}
-	if err := ValidateUser(user); err != nil {
+	exists, err := CheckUser(ctx, cfg, user)
+	if err != nil {
 		return res, err
 	}
-	exists, err := nss.UserExists(ctx, cfg.NSS, user)
-	if err != nil {
-		return res, fmt.Errorf("look up user %q: %w", user, err)
-	}
 	if !exists {
-		log.Info("user does not exist; nothing to look up", zap.String("user", user))
 		res.Outcome = NoSuchUser
 		return res, nil
 	}
+	id, err := Identify(ctx, cfg)
+	if err != nil {
+		return res, err
+	}
+	if !id.OnEC2 {
+		res.Outcome, res.Detail = NotEC2, id.Reason
+		return res, nil
+	}
+	blocks, found, err := FetchBlocks(ctx, cfg, user)
+	if err != nil {
+		return res, err
+	}
+	if !found {
+		res.Outcome = NoKeys
+		return res, nil
+	}
+	res.Blocks = blocks
+	now := cfg.now()
+	if pre, candidate := Precheck(blocks, id.InstanceID, now, fp); !candidate {
+		res.Outcome, res.Rejected = NoCandidates, pre
+		return res, nil
+	}
+	sg, err := TrustedSigner(ctx, cfg)
+	if err != nil {
+		res.Rejected = Untrusted(blocks, err)
+		return res, err
+	}
+	return Decide(res, sg, id.InstanceID, cfg.now(), fp), nil
+}
+
+func (cfg Config) logger() *zap.Logger {
+	if cfg.Log == nil {
+		return zap.NewNop()
+	}
+	return cfg.Log
+}
+
+func (cfg Config) now() time.Time {
+	if cfg.Now != nil {
+		return cfg.Now()
+	}
+	return time.Now()
+}
+
+// CheckUser validates the name and asks NSS whether the user exists.
+func CheckUser(ctx context.Context, cfg Config, user string) (bool, error) {
+	if err := ValidateUser(user); err != nil {
+		return false, err
+	}
+	exists, err := nss.UserExists(ctx, cfg.NSS, user)
+	if err != nil {
+		return false, fmt.Errorf("look up user %q: %w", user, err)
+	}
+	return exists, nil
+}
+
+// Identity is what the host is: an EC2 instance with an id, or not one at all.
+type Identity struct {
+	OnEC2      bool
+	InstanceID string
+	// Reason says why the host is not taken for an instance.
+	Reason string
+}
+
+// Identify runs the platform check and fetches the instance id. A host that is not an EC2
+// instance gets no IMDS request at all.
+func Identify(ctx context.Context, cfg Config) (Identity, error) {
 	sysfs := cfg.SysfsRoot
 	if sysfs == "" {
 		sysfs = "/sys"
 	}
 	plat := platform.Detect(sysfs)
 	if plat.Kind == platform.NotEC2 {
-		log.Info("not an EC2 instance; EC2 Instance Connect is inactive", zap.String("reason", plat.Reason))
-		res.Outcome = NotEC2
-		return res, nil
+		return Identity{Reason: plat.Reason}, nil
 	}
 	if cfg.IMDS == nil {
-		return res, errors.New("lookup: no IMDS client configured")
+		return Identity{}, errors.New("lookup: no IMDS client configured")
 	}
 	instanceID, err := cfg.IMDS.InstanceID(ctx)
 	if err != nil {
-		return res, err
+		return Identity{}, err
 	}
 	if err := plat.Confirm(instanceID); err != nil {
-		log.Info("not an EC2 instance; EC2 Instance Connect is inactive", zap.Error(err))
-		res.Outcome = NotEC2
-		return res, nil
+		return Identity{Reason: err.Error()}, nil
 	}
+	return Identity{OnEC2: true, InstanceID: instanceID}, nil
+}
+
+// FetchBlocks fetches and parses the user's key bundle; found is false when IMDS has none.
+func FetchBlocks(ctx context.Context, cfg Config, user string) (blocks []bundle.Block, found bool, err error) {
 	body, err := cfg.IMDS.Keys(ctx, user)
 	if errors.Is(err, imds.ErrNotFound) {
-		log.Debug("no EC2 Instance Connect keys for user", zap.String("user", user))
-		res.Outcome = NoKeys
-		return res, nil
+		return nil, false, nil
 	}
 	if err != nil {
-		return res, err
+		return nil, false, err
 	}
-	blocks, err := bundle.Parse(body)
+	blocks, err = bundle.Parse(body)
 	if err != nil {
-		return res, fmt.Errorf("key bundle for %q: %w", user, err)
+		return nil, true, fmt.Errorf("key bundle for %q: %w", user, err)
 	}
-	res.Blocks = blocks
-	if pre, candidate := precheck(blocks, instanceID, now(), fp); !candidate {
-		res.Outcome = NoCandidates
-		res.Rejected = pre
-		logRejections(log, user, pre)
-		return res, nil
-	}
-	sg, err := trustedSigner(ctx, cfg, now)
-	if err != nil {
-		res.Rejected = untrusted(blocks, err)
-		logRejections(log, user, res.Rejected)
-		return res, err
-	}
+	return blocks, true, nil
+}
+
+// Decide evaluates res.Blocks against a trusted signer and fills in the verdicts.
+func Decide(res Result, sg *signer.Signer, instanceID string, now time.Time, fp *keys.Fingerprint) Result {
 	res.Signer = sg
 	res.Outcome = Verified
 	res.Accepted, res.Rejected = keys.Evaluate(keys.Input{
-		Blocks:      blocks,
+		Blocks:      res.Blocks,
 		SignerKey:   sg.Key,
 		InstanceID:  instanceID,
-		Now:         now(),
+		Now:         now,
 		Fingerprint: fp,
 	})
-	logAccepted(log, user, res.Accepted)
-	logRejections(log, user, res.Rejected)
-	return res, nil
+	return res
 }
 
 // material is everything IMDS tells about the signer.
@@ -187,10 +240,10 @@ type material struct {
 	staples              [][]byte
 }
 
-// trustedSigner fetches the signer chain, its staples and the names it must carry, and verifies
+// TrustedSigner fetches the signer chain, its staples and the names it must carry, and verifies
 // them against the trust store. The fetches run in parallel: they are independent, and a login
 // waits for the slowest one only.
-func trustedSigner(ctx context.Context, cfg Config, now func() time.Time) (*signer.Signer, error) {
+func TrustedSigner(ctx context.Context, cfg Config) (*signer.Signer, error) {
 	var (
 		m         material
 		roots     *x509.CertPool
@@ -232,7 +285,7 @@ func trustedSigner(ctx context.Context, cfg Config, now func() time.Time) (*sign
 		Staples:    staples,
 		Roots:      roots,
 		ExpectedCN: signer.ExpectedCN(m.region, m.domain),
-		Now:        now(),
+		Now:        cfg.now(),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("untrusted signer: %w", err)

@@ -110,7 +110,7 @@ func VerifySaved(s Saved) (Result, error) {
 	})
 	if err != nil {
 		err = fmt.Errorf("untrusted signer: %w", err)
-		res.Rejected = untrusted(blocks, err)
+		res.Rejected = Untrusted(blocks, err)
 		return res, err
 	}
 	res.Signer = sg

@@ -11,13 +11,13 @@ import (
 	"github.com/eic-agent/eic-agent/agent/keys"
 )
 
-// precheck looks at what each block claims before anything is fetched to verify it. When no
+// Precheck looks at what each block claims before anything is fetched to verify it. When no
 // block could pass (all expired, for another instance, malformed, or for another key than the
 // one sshd asks about), it returns their rejections and false: the signer chain and staples
 // need not be fetched, which saves most of a login's IMDS requests when a client offers several
 // keys. When at least one block is a candidate it returns true, and every block is verified in
 // full afterwards: nothing is accepted on a claim.
-func precheck(blocks []bundle.Block, instanceID string, now time.Time, fp *keys.Fingerprint) ([]keys.Rejected, bool) {
+func Precheck(blocks []bundle.Block, instanceID string, now time.Time, fp *keys.Fingerprint) ([]keys.Rejected, bool) {
 	rejected := make([]keys.Rejected, 0, len(blocks))
 	for _, r := range keys.Precheck(blocks, instanceID, now, fp) {
 		if r.Reason == "" {
@@ -28,8 +28,8 @@ func precheck(blocks []bundle.Block, instanceID string, now time.Time, fp *keys.
 	return rejected, false
 }
 
-// untrusted rejects every block of a bundle whose signer could not be trusted.
-func untrusted(blocks []bundle.Block, cause error) []keys.Rejected {
+// Untrusted rejects every block of a bundle whose signer could not be trusted.
+func Untrusted(blocks []bundle.Block, cause error) []keys.Rejected {
 	out := make([]keys.Rejected, 0, len(blocks))
 	for _, b := range blocks {
 		r := keys.Rejected{Block: b.Index, Reason: keys.ReasonUntrustedSigner, Detail: cause.Error()}
@@ -38,6 +38,23 @@ func untrusted(blocks []bundle.Block, cause error) []keys.Rejected {
 		out = append(out, r)
 	}
 	return out
+}
+
+// Record writes the audit records of one lookup: every accepted key with upstream's wording,
+// every rejected block with its reason, and one line for a lookup that stopped early. A failed
+// lookup's error is for the caller to report.
+func Record(log *zap.Logger, res Result, err error) {
+	switch {
+	case err != nil:
+	case res.Outcome == NoSuchUser:
+		log.Info("user does not exist; nothing to look up", zap.String("user", res.User))
+	case res.Outcome == NotEC2:
+		log.Info("not an EC2 instance; EC2 Instance Connect is inactive", zap.String("reason", res.Detail))
+	case res.Outcome == NoKeys:
+		log.Debug("no EC2 Instance Connect keys for user", zap.String("user", res.User))
+	}
+	logAccepted(log, res.User, res.Accepted)
+	logRejections(log, res.User, res.Rejected)
 }
 
 func logAccepted(log *zap.Logger, user string, acc []keys.Accepted) {
