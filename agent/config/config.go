@@ -51,6 +51,7 @@ type Config struct {
 	Platform Platform `toml:"platform"`
 	Users    Users    `toml:"users"`
 	Log      Log      `toml:"log"`
+	Service  Service  `toml:"service"`
 }
 
 // IMDS is the [imds] table: how to reach the instance metadata service.
@@ -101,6 +102,25 @@ type Log struct {
 	Level string `toml:"level"`
 }
 
+// Service configures the warm eic-agent service and how the helper reaches it.
+type Service struct {
+	// Enabled makes the helper ask the service first (it falls back to direct verification on
+	// any failure to reach it).
+	Enabled bool `toml:"enabled"`
+	// Socket is the unix socket the service answers on.
+	Socket string `toml:"socket"`
+	// User is the account the service runs as and the AuthorizedKeysCommandUser: only it and
+	// root may query the service, and the helper only trusts a server running as it or root.
+	User string `toml:"user"`
+	// ConnectTimeout bounds the helper's attempt to reach the service before falling back.
+	ConnectTimeout Duration `toml:"connect_timeout"`
+	// SignerMaxAge forces a re-verification of the cached signer at least this often.
+	SignerMaxAge Duration `toml:"signer_max_age"`
+	// KeyMemory is how long verified keys are remembered per user, so the signed attempt that
+	// follows sshd's query costs no IMDS request.
+	KeyMemory Duration `toml:"key_memory"`
+}
+
 // Duration is a time.Duration written in TOML as a Go duration string
 // ("5s", "250ms"). A bare number is rejected: its unit would be a guess.
 type Duration struct{ time.Duration }
@@ -132,6 +152,14 @@ func Default() Config {
 		},
 		Platform: Platform{SysfsRoot: "/sys"},
 		Log:      Log{Target: "auto", Level: "info"},
+		Service: Service{
+			Enabled:        true,
+			Socket:         "/run/eic-agent/agent.sock",
+			User:           "ec2-instance-connect",
+			ConnectTimeout: Duration{200 * time.Millisecond},
+			SignerMaxAge:   Duration{time.Hour},
+			KeyMemory:      Duration{10 * time.Second},
+		},
 	}
 }
 

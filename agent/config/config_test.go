@@ -62,6 +62,14 @@ getent = "none"
 [log]
 target = "syslog"
 level = "debug"
+
+[service]
+enabled = false
+socket = "/run/x/agent.sock"
+user = "eic"
+connect_timeout = "50ms"
+signer_max_age = "10m"
+key_memory = "5s"
 `
 	want := Config{
 		Deadline: Duration{2500 * time.Millisecond},
@@ -79,6 +87,9 @@ level = "debug"
 		Platform: Platform{SysfsRoot: "/tmp/fake-sys"},
 		Users:    Users{Getent: "none"},
 		Log:      Log{Target: "syslog", Level: "debug"},
+		Service: Service{Enabled: false, Socket: "/run/x/agent.sock", User: "eic",
+			ConnectTimeout: Duration{50 * time.Millisecond}, SignerMaxAge: Duration{10 * time.Minute},
+			KeyMemory: Duration{5 * time.Second}},
 	}
 	got, err := Parse([]byte(data), "test.toml")
 	if err != nil {

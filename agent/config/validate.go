@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/url"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"time"
 )
@@ -48,8 +49,18 @@ func (c Config) Validate() error {
 
 	p.oneOf("log.target", c.Log.Target, "auto", "journald", "syslog", "stderr")
 	p.oneOf("log.level", c.Log.Level, "debug", "info", "warn", "error")
+
+	p.absPath("service.socket", c.Service.Socket)
+	if !userPattern.MatchString(c.Service.User) {
+		p.add("service.user = %q: must be a system account name", c.Service.User)
+	}
+	p.duration("service.connect_timeout", c.Service.ConnectTimeout.Duration, 10*time.Millisecond, 2*time.Second)
+	p.duration("service.signer_max_age", c.Service.SignerMaxAge.Duration, time.Minute, 24*time.Hour)
+	p.duration("service.key_memory", c.Service.KeyMemory.Duration, 0, time.Minute)
 	return p.err()
 }
+
+var userPattern = regexp.MustCompile(`^[a-z_][a-z0-9_-]{0,31}$`)
 
 // checkEndpoint accepts only a plain base URL: IMDS speaks http, and a path,
 // query or credentials in the base would be silently dropped or mangled when
