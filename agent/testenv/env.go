@@ -1,0 +1,132 @@
+package testenv
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"time"
+
+	"github.com/eic-agent/eic-agent/agent/emulator"
+)
+
+// Where the helper is installed inside the namespace: our path, and a link at upstream's deb
+// path so configurations written for the ec2-instance-connect package keep working.
+const (
+	HelperPath   = "/usr/sbin/eic-authorized-keys"
+	UpstreamPath = "/usr/share/ec2-instance-connect/eic_run_authorized_keys"
+	ConfigPath   = "/etc/eic-agent/config.toml"
+	// CommandUser is the unprivileged account sshd runs the helper as.
+	CommandUser = "ec2-instance-connect"
+)
+
+// binEnv names the directory of the binaries built by the outer process.
+const binEnv = "EIC_TESTENV_BIN"
+
+// DefaultUsers are the accounts every environment has.
+var DefaultUsers = []User{
+	{Name: CommandUser, UID: 64990, System: true},
+	{Name: "ec2-user", UID: 64000},
+	{Name: "alice", UID: 64001},
+	{Name: "ldapuser", UID: 64002, Extra: true},
+}
+
+// Build compiles the named commands of this module (static, as shipped) into dir, and returns
+// the environment variable that tells the re-executed child where they are.
+func Build(dir string, cmds ...string) (string, error) {
+	for _, c := range cmds {
+		b := exec.Command("go", "build", "-trimpath", "-o", filepath.Join(dir, c), "github.com/eic-agent/eic-agent/cmd/"+c)
+		b.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := b.CombinedOutput(); err != nil {
+			return "", fmt.Errorf("build %s: %v\n%s", c, err, out)
+		}
+	}
+	return binEnv + "=" + dir, nil
+}
+
+// Bin returns the path of a command built by Build.
+func Bin(name string) string { return filepath.Join(os.Getenv(binEnv), name) }
+
+// Env is a prepared host: emulator at the IMDS address, journald stand-in, helper installed.
+type Env struct {
+	Emu     *emulator.Emulator
+	Sys     *System
+	Journal *Journal
+	srv     *http.Server
+}
+
+// Options for Start.
+type Options struct {
+	// Config is written to /etc/eic-agent/config.toml; empty means none (all defaults).
+	Config string
+	// KeyTTL is the emulator's default key lifetime (default 60s).
+	KeyTTL time.Duration
+}
+
+// Start prepares the namespace and starts the emulator on 169.254.169.254:80.
+func Start(o Options) (*Env, error) {
+	emu, err := emulator.New(emulator.Config{KeyTTL: o.KeyTTL})
+	if err != nil {
+		return nil, err
+	}
+	sys, err := Prepare(emu.InstanceID(), emu.RootPEM(), DefaultUsers)
+	if err != nil {
+		return nil, err
+	}
+	if err := Install(Bin("eic-authorized-keys"), HelperPath); err != nil {
+		return nil, fmt.Errorf("install helper: %w", err)
+	}
+	if err := os.MkdirAll(filepath.Dir(UpstreamPath), 0o755); err != nil {
+		return nil, err
+	}
+	if err := os.Symlink(HelperPath, UpstreamPath); err != nil {
+		return nil, err
+	}
+	if o.Config != "" {
+		if err := WriteFile(ConfigPath, []byte(o.Config), 0o644); err != nil {
+			return nil, err
+		}
+	}
+	j, err := StartJournal()
+	if err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", "169.254.169.254:80")
+	if err != nil {
+		j.Close()
+		return nil, fmt.Errorf("listen on the IMDS address: %w", err)
+	}
+	srv := &http.Server{Handler: emu, ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	return &Env{Emu: emu, Sys: sys, Journal: j, srv: srv}, nil
+}
+
+// Close stops the emulator and the journal. Mounts vanish with the namespace.
+func (e *Env) Close() error {
+	e.Emu.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	err := e.srv.Shutdown(ctx)
+	if errors.Is(err, context.DeadlineExceeded) {
+		err = e.srv.Close()
+	}
+	return errors.Join(err, e.Journal.Close())
+}
+
+// RunHelper runs the installed helper as the command user, the way sshd does (empty
+// environment), and returns its stdout and exit code.
+func RunHelper(ctx context.Context, args ...string) (string, int, error) {
+	cmd := exec.CommandContext(ctx, HelperPath, args...)
+	cmd.Env = []string{}
+	cmd.SysProcAttr = credentialsOf(DefaultUsers[0])
+	out, err := cmd.Output()
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		return string(out), ee.ExitCode(), nil
+	}
+	return string(out), 0, err
+}
