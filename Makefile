@@ -6,13 +6,15 @@ LDFLAGS   := -s -w -X main.version=$(VERSION)
 GOFLAGS_BUILD := -trimpath -ldflags '$(LDFLAGS)'
 CMDS      := $(notdir $(wildcard cmd/*))
 
-.PHONY: help build test lint unit fuzz bench clean
+.PHONY: help build test lint unit fuzz bench clean e2e e2e-deps demo
 
 help:
 	@echo "make build   static binaries for every cmd/ into $(BIN)/"
 	@echo "make test    gofmt, go vet and go test -race ./... (what CI runs)"
 	@echo "make fuzz    run each fuzz target for FUZZTIME (default 20s)"
 	@echo "make bench   benchmarks with -benchmem"
+	@echo "make demo    (root) a real sshd login against the emulator, in private namespaces"
+	@echo "make e2e     (root) the end-to-end login tests with real sshd and ssh"
 
 build:
 	@mkdir -p $(BIN)
@@ -37,6 +39,24 @@ fuzz:
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+# Packages the end-to-end tests and the demo use. policy-rc.d keeps Debian's openssh-server
+# from starting an sshd on the host while it installs.
+E2E_PACKAGES := openssh-server openssh-client iproute2 libnss-extrausers
+e2e-deps:
+	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && ! dpkg -s $(E2E_PACKAGES) >/dev/null 2>&1; then \
+	  echo "installing $(E2E_PACKAGES)"; \
+	  created=; if [ ! -e /usr/sbin/policy-rc.d ]; then printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod 755 /usr/sbin/policy-rc.d; created=1; fi; \
+	  DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(E2E_PACKAGES) >/dev/null; rc=$$?; \
+	  if [ -n "$$created" ]; then rm -f /usr/sbin/policy-rc.d; fi; exit $$rc; \
+	fi
+
+e2e: e2e-deps
+	$(GO) test -tags e2e -count=1 -v ./agent/testenv/
+
+demo: e2e-deps build
+	$(BIN)/eic-demo --bin $(BIN)
 
 clean:
 	rm -rf $(BIN) dist
