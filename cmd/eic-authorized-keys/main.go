@@ -4,6 +4,10 @@
 //	eic-authorized-keys verify --keys FILE --signer-chain FILE --ocsp-dir DIR --instance-id ID \
 //	    --expected-signer CN --ca FILE|DIR [--fingerprint FP] [--now UNIX] [--explain]
 //
+// When the config's [service] table enables it, the helper asks the warm eic-agent service over
+// its unix socket first and verifies directly when the service gives no verdict; the output,
+// audit records and exit status are the same either way.
+//
 // stdout carries only verified keys; everything else goes to the log. Exit status: 0 when the
 // lookup ran (with or without keys), 1 when verification could not complete, 2 for bad usage or
 // configuration. verify exits 0 only when at least one key was accepted.
@@ -25,6 +29,7 @@ import (
 	"github.com/eic-agent/eic-agent/agent/keys"
 	"github.com/eic-agent/eic-agent/agent/lookup"
 	"github.com/eic-agent/eic-agent/agent/nss"
+	"github.com/eic-agent/eic-agent/agent/wire"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -108,24 +113,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 	ctx, cancel := context.WithTimeout(context.Background(), cfg.Deadline.Duration)
 	defer cancel()
-	res, err := lookup.Run(ctx, lookup.Config{
-		IMDS: imds.New(imds.Config{
-			Endpoint:       cfg.IMDSEndpoint(),
-			RequestTimeout: cfg.IMDS.RequestTimeout.Duration,
-			Attempts:       cfg.IMDS.Attempts,
-			MaxBodyBytes:   cfg.IMDS.MaxResponseBytes,
-		}),
-		SysfsRoot:      cfg.Platform.SysfsRoot,
-		NSS:            nss.Config{Getent: cfg.Users.Getent},
-		CA:             cfg.Trust.CA,
-		AllowedDomains: cfg.AllowedDomains(),
-		Log:            log,
-	}, user, fp)
+	res, path, err := findKeys(ctx, cfg, user, fp, log)
 	if err != nil {
 		if ctx.Err() != nil {
 			err = fmt.Errorf("%w (gave up after the %s deadline)", err, cfg.Deadline.Duration)
 		}
-		log.Error("EC2 Instance Connect lookup failed; no keys served", zap.String("user", user), zap.Error(err))
+		log.Error("EC2 Instance Connect lookup failed; no keys served", zap.String("user", user),
+			zap.String("path", string(path)), zap.Error(err))
 		return exitFailed
 	}
 	if _, err := io.WriteString(stdout, res.Lines()); err != nil {
@@ -133,6 +127,36 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return exitFailed
 	}
 	return exitOK
+}
+
+// findKeys asks the eic-agent service when the config enables it and verifies directly when
+// the service gives no verdict; either way every decision is in the audit log.
+func findKeys(ctx context.Context, cfg config.Config, user string, fp *keys.Fingerprint, log *zap.Logger) (lookup.Result, wire.Path, error) {
+	req := wire.Request{User: user}
+	if fp != nil {
+		req.Fingerprint = fp.String()
+	}
+	q := wire.QueryConfig{
+		Enabled:        cfg.Service.Enabled,
+		Socket:         cfg.Service.Socket,
+		User:           cfg.Service.User,
+		ConnectTimeout: cfg.Service.ConnectTimeout.Duration,
+	}
+	return wire.Lookup(ctx, q, req, func(ctx context.Context, log *zap.Logger) (lookup.Result, error) {
+		return lookup.Run(ctx, lookup.Config{
+			IMDS: imds.New(imds.Config{
+				Endpoint:       cfg.IMDSEndpoint(),
+				RequestTimeout: cfg.IMDS.RequestTimeout.Duration,
+				Attempts:       cfg.IMDS.Attempts,
+				MaxBodyBytes:   cfg.IMDS.MaxResponseBytes,
+			}),
+			SysfsRoot:      cfg.Platform.SysfsRoot,
+			NSS:            nss.Config{Getent: cfg.Users.Getent},
+			CA:             cfg.Trust.CA,
+			AllowedDomains: cfg.AllowedDomains(),
+			Log:            log,
+		}, user, fp)
+	}, log)
 }
 
 func orDefault(p string) string {

@@ -16,7 +16,9 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -83,6 +85,11 @@ type setup struct {
 	notEC2 bool
 	// deadline is the helper's overall deadline (default 3s).
 	deadline string
+	// socket is service.socket (default: a path where nothing listens, so the helper falls back
+	// to direct verification as when the service is not running).
+	socket string
+	// serviceOff sets service.enabled = false.
+	serviceOff bool
 }
 
 func newFixture(t *testing.T, s setup) *fixture {
@@ -104,6 +111,9 @@ func newFixture(t *testing.T, s setup) *fixture {
 	}
 	if s.deadline == "" {
 		s.deadline = "3s"
+	}
+	if s.socket == "" {
+		s.socket = filepath.Join(t.TempDir(), "no-agent.sock")
 	}
 	emu, err := emulator.New(emulator.Config{Region: s.region, Zone: s.zone, Domain: s.domain, PKI: s.pki})
 	if err != nil {
@@ -144,8 +154,21 @@ getent = %q
 [log]
 target = "stderr"
 level = "debug"
-`, s.deadline, s.extra, srv.URL, ca, sysfs, s.getent))
+[service]
+enabled = %t
+socket = %q
+user = %q
+`, s.deadline, s.extra, srv.URL, ca, sysfs, s.getent, !s.serviceOff, s.socket, serviceUser()))
 	return &fixture{emu: emu, srv: srv, dir: dir, config: cfg}
+}
+
+// serviceUser is the account the test's own service runs as: the user running the tests, so
+// that the helper trusts it (root is always trusted).
+func serviceUser() string {
+	if u, err := user.Current(); err == nil && regexp.MustCompile(`^[a-z_][a-z0-9_-]{0,31}$`).MatchString(u.Username) {
+		return u.Username
+	}
+	return "root"
 }
 
 type outcome struct {

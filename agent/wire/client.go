@@ -1,0 +1,136 @@
+package wire
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os/user"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Client defaults.
+const (
+	DefaultConnectTimeout = 200 * time.Millisecond
+	DefaultTimeout        = 5 * time.Second
+)
+
+// ClientOptions configures Query. Zero values mean the documented defaults.
+type ClientOptions struct {
+	// ConnectTimeout bounds reaching the socket. Default DefaultConnectTimeout.
+	ConnectTimeout time.Duration
+	// Timeout bounds the whole exchange, within ctx's own deadline. Default DefaultTimeout.
+	Timeout time.Duration
+	// TrustedUIDs may run the service besides root (the service account).
+	TrustedUIDs []uint32
+}
+
+// Query asks the service at path for req's keys. A nil error means the answer is well formed
+// and about req: it may still say the verification failed (Failed), which Result reports. An
+// error means there is nothing to use: the socket could not be reached, the server runs as an
+// untrusted uid, the exchange broke or timed out, the answer is out of shape (ErrInvalidResponse)
+// or carries no verdict (ErrRefused; the Response is returned too).
+func Query(ctx context.Context, path string, req Request, o ClientOptions) (Response, error) {
+	line, err := EncodeRequest(req)
+	if err != nil {
+		return Response{}, err
+	}
+	if o.ConnectTimeout <= 0 {
+		o.ConnectTimeout = DefaultConnectTimeout
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = DefaultTimeout
+	}
+	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
+	defer cancel()
+	d := net.Dialer{Timeout: o.ConnectTimeout}
+	c, err := d.DialContext(ctx, "unix", path)
+	if err != nil {
+		return Response{}, fmt.Errorf("service socket %s: %w", path, err)
+	}
+	conn := c.(*net.UnixConn)
+	defer conn.Close()
+	if dl, ok := ctx.Deadline(); ok {
+		_ = conn.SetDeadline(dl)
+	}
+	// Cancellation (not only the deadline) must unblock the exchange.
+	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Unix(1, 0)) })
+	defer stop()
+
+	// Anyone can bind a socket where the service's would be if its directory allows it: only
+	// the kernel's word on the server's uid tells the service from an impostor.
+	uid, err := peerUID(conn)
+	if err != nil {
+		return Response{}, fmt.Errorf("service socket %s: %w", path, err)
+	}
+	if uid != 0 && !slices.Contains(o.TrustedUIDs, uid) {
+		return Response{}, fmt.Errorf("service socket %s is served by uid %d, not %s; refusing it", path, uid, trustedNames(o.TrustedUIDs))
+	}
+
+	_, writeErr := conn.Write(line)
+	data, err := readResponse(conn)
+	if err != nil || (writeErr != nil && len(data) == 0) {
+		// A server that answered before reading (busy) may have closed before our write: its
+		// answer, when one came, is what counts.
+		return Response{}, fmt.Errorf("service socket %s: %w", path, errors.Join(writeErr, err))
+	}
+	resp, err := DecodeResponse(data)
+	if err != nil {
+		return Response{}, fmt.Errorf("service socket %s: %w", path, err)
+	}
+	if _, err := resp.answers(req); errors.Is(err, ErrInvalidResponse) || errors.Is(err, ErrRefused) {
+		return resp, fmt.Errorf("service socket %s: %w", path, err)
+	}
+	return resp, nil
+}
+
+func trustedNames(uids []uint32) string {
+	names := []string{"root"}
+	for _, u := range uids {
+		names = append(names, strconv.FormatUint(uint64(u), 10))
+	}
+	return strings.Join(names, " or ")
+}
+
+// readResponse reads the answer up to the server's close, at most MaxResponse bytes.
+func readResponse(r io.Reader) ([]byte, error) {
+	var buf []byte
+	chunk := make([]byte, 32<<10)
+	for {
+		n, err := r.Read(chunk)
+		buf = append(buf, chunk[:n]...)
+		if len(buf) > MaxResponse {
+			return nil, fmt.Errorf("%w: larger than %d bytes", ErrInvalidResponse, MaxResponse)
+		}
+		switch {
+		case errors.Is(err, io.EOF):
+			return buf, nil
+		case errors.Is(err, syscall.ECONNRESET) && len(buf) > 0:
+			// Linux resets the connection when the server closes with our request unread (a
+			// busy answer). What arrived before is complete or fails to decode: JSON says
+			// where it ends.
+			return buf, nil
+		case err != nil:
+			return nil, fmt.Errorf("read answer: %w", err)
+		}
+	}
+}
+
+// UIDOf returns the uid of the named local account (the service user). It reads /etc/passwd
+// when built without cgo: system accounts are local.
+func UIDOf(name string) (uint32, error) {
+	u, err := user.Lookup(name)
+	if err != nil {
+		return 0, fmt.Errorf("look up service user %q: %w", name, err)
+	}
+	uid, err := strconv.ParseUint(u.Uid, 10, 32)
+	if err != nil {
+		return 0, fmt.Errorf("look up service user %q: uid %q: %w", name, u.Uid, err)
+	}
+	return uint32(uid), nil
+}

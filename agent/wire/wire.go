@@ -1,0 +1,196 @@
+// Package wire is the protocol between eic-authorized-keys and the warm eic-agent service: one
+// request and one answer per unix-socket connection, both bounded in size and time.
+//
+// Protocol v1. The client sends one JSON line, {"v":1,"user":"...","fingerprint":"..."}, of at
+// most MaxRequest bytes including its newline. The server answers with one JSON document of at
+// most MaxResponse bytes (Response) and closes the connection. An answer whose Error is set
+// with Failed true means the verification ran and could not complete: the helper fails exactly
+// as it would in direct mode. Error set with Failed false means the service gave no verdict (a
+// bad request, an unknown version, busy, an internal error): the helper verifies directly.
+//
+// Contract: neither end believes what it reads. The server answers only root and the UIDs it is
+// given (SO_PEERCRED), decodes strictly and validates the user and fingerprint before its handler
+// sees them, and turns a handler panic into an error answer. The client talks only to a server
+// running as root or a trusted UID, and refuses a whole answer when any part of it is out of
+// shape: a key line that is not a plain public key in canonical "TYPE BASE64" form, a
+// fingerprint that does not match its key or the one asked about, an answer about another user.
+// The peer check is what makes the service a trusted party; the shape checks keep a confused one
+// from ever putting options or extra lines in front of sshd.
+//
+// The helper links this package on every login, so it imports only the standard library,
+// x/sys/unix, zap and the lookup and keys types: never agent/service, fsnotify or go-systemd.
+package wire
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/eic-agent/eic-agent/agent/keys"
+	"github.com/eic-agent/eic-agent/agent/lookup"
+)
+
+// Protocol limits.
+const (
+	// Version is the protocol version this package speaks.
+	Version = 1
+	// MaxRequest bounds a request line, newline included.
+	MaxRequest = 4 << 10
+	// MaxResponse bounds an answer.
+	MaxResponse = 1 << 20
+)
+
+var (
+	// ErrInvalidResponse marks an answer that is out of shape; nothing in it may be used.
+	ErrInvalidResponse = errors.New("invalid answer from eic-agent service")
+	// ErrRefused marks an answer that carries no verdict (Error set, Failed false).
+	ErrRefused = errors.New("eic-agent service refused the request")
+)
+
+// Request asks for the keys of User, restricted to the key with Fingerprint when it is set.
+type Request struct {
+	User string
+	// Fingerprint is "" or a fingerprint as sshd passes it for %f (SHA256:... or MD5:...).
+	Fingerprint string
+}
+
+// Validate checks the request as the server will: a user name that could receive EC2 Instance
+// Connect keys and, when set, a well-formed fingerprint.
+func (r Request) Validate() error {
+	if err := lookup.ValidateUser(r.User); err != nil {
+		return err
+	}
+	if r.Fingerprint != "" {
+		if _, err := keys.ParseFingerprint(r.Fingerprint); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// requestJSON is the request's wire form. V is a pointer so that a missing version is told
+// apart from a zero one.
+type requestJSON struct {
+	V           *int   `json:"v"`
+	User        string `json:"user"`
+	Fingerprint string `json:"fingerprint,omitempty"`
+}
+
+// Response is the answer to one Request.
+type Response struct {
+	V int `json:"v"`
+	// User is the user the answer is about; the client refuses an answer about anyone else.
+	User string `json:"user,omitempty"`
+	// Outcome is lookup.Outcome's string: verified, no-such-user, not-ec2, no-keys, no-candidates.
+	Outcome string `json:"outcome,omitempty"`
+	Detail  string `json:"detail,omitempty"`
+	// Error with Failed: the verification could not complete. Error alone: no verdict.
+	Error    string          `json:"error,omitempty"`
+	Failed   bool            `json:"failed"`
+	Accepted []AcceptedKey   `json:"accepted,omitempty"`
+	Rejected []RejectedBlock `json:"rejected,omitempty"`
+}
+
+// AcceptedKey is keys.Accepted on the wire, Expires in Unix seconds.
+type AcceptedKey struct {
+	Line        string `json:"line"`
+	Fingerprint string `json:"fingerprint"`
+	Caller      string `json:"caller,omitempty"`
+	RequestID   string `json:"request_id,omitempty"`
+	InstanceID  string `json:"instance_id"`
+	Expires     int64  `json:"expires"`
+	Block       int    `json:"block"`
+}
+
+// RejectedBlock is keys.Rejected on the wire.
+type RejectedBlock struct {
+	Block       int    `json:"block"`
+	Reason      string `json:"reason"`
+	Detail      string `json:"detail,omitempty"`
+	Fingerprint string `json:"fingerprint,omitempty"`
+	Caller      string `json:"caller,omitempty"`
+	RequestID   string `json:"request_id,omitempty"`
+}
+
+// refusal is an answer without a verdict.
+func refusal(format string, args ...any) Response {
+	return Response{V: Version, Error: fmt.Sprintf(format, args...)}
+}
+
+// EncodeRequest returns the request line for r, newline included. It refuses a request the
+// server would refuse.
+func EncodeRequest(r Request) ([]byte, error) {
+	if err := r.Validate(); err != nil {
+		return nil, fmt.Errorf("request: %w", err)
+	}
+	v := Version
+	b, err := json.Marshal(requestJSON{V: &v, User: r.User, Fingerprint: r.Fingerprint})
+	if err != nil {
+		return nil, fmt.Errorf("request: %w", err)
+	}
+	b = append(b, '\n')
+	if len(b) > MaxRequest {
+		return nil, fmt.Errorf("request: %d bytes, more than %d", len(b), MaxRequest)
+	}
+	return b, nil
+}
+
+// DecodeRequest parses and validates one request line: exactly one JSON object with the known
+// fields only, version 1, ending in the line's only newline, at most MaxRequest bytes.
+func DecodeRequest(line []byte) (Request, error) {
+	if len(line) > MaxRequest {
+		return Request{}, fmt.Errorf("request larger than %d bytes", MaxRequest)
+	}
+	if i := bytes.IndexByte(line, '\n'); len(line) == 0 || i != len(line)-1 {
+		return Request{}, errors.New("request is not one newline-terminated line")
+	}
+	var rj requestJSON
+	if err := decodeStrict(line[:len(line)-1], &rj); err != nil {
+		return Request{}, fmt.Errorf("request: %w", err)
+	}
+	if rj.V == nil {
+		return Request{}, errors.New("request has no protocol version (\"v\")")
+	}
+	if *rj.V != Version {
+		return Request{}, fmt.Errorf("request has protocol version %d; this service speaks %d", *rj.V, Version)
+	}
+	req := Request{User: rj.User, Fingerprint: rj.Fingerprint}
+	if err := req.Validate(); err != nil {
+		return Request{}, fmt.Errorf("request: %w", err)
+	}
+	return req, nil
+}
+
+// DecodeResponse parses one answer strictly: one JSON object with the known fields only,
+// version 1, at most MaxResponse bytes. Its content is checked by Response.Result.
+func DecodeResponse(data []byte) (Response, error) {
+	if len(data) > MaxResponse {
+		return Response{}, fmt.Errorf("%w: larger than %d bytes", ErrInvalidResponse, MaxResponse)
+	}
+	var r Response
+	if err := decodeStrict(data, &r); err != nil {
+		return Response{}, fmt.Errorf("%w: %w", ErrInvalidResponse, err)
+	}
+	if r.V != Version {
+		return Response{}, fmt.Errorf("%w: protocol version %d, want %d", ErrInvalidResponse, r.V, Version)
+	}
+	return r, nil
+}
+
+// decodeStrict decodes exactly one JSON object with no unknown fields and nothing after it.
+func decodeStrict(data []byte, v any) error {
+	if len(bytes.TrimSpace(data)) == 0 || bytes.TrimSpace(data)[0] != '{' {
+		return errors.New("not a JSON object")
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return err
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return errors.New("data after the JSON object")
+	}
+	return nil
+}
