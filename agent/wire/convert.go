@@ -167,6 +167,14 @@ func (r Response) answers(req Request) (lookup.Result, error) {
 	if r.User != req.User {
 		return lookup.Result{}, fmt.Errorf("%w: answer is about user %q, not %q", ErrInvalidResponse, r.User, req.User)
 	}
+	// Expiry is checked again here, against this process's clock: a confused or lagging service
+	// must not extend a key's life.
+	now := time.Now()
+	for _, a := range res.Accepted {
+		if !a.Expires.After(now) {
+			return lookup.Result{}, fmt.Errorf("%w: accepted key %s expired at %s", ErrInvalidResponse, a.Fingerprint, a.Expires.UTC().Format(time.RFC3339))
+		}
+	}
 	if req.Fingerprint != "" {
 		fp, perr := keys.ParseFingerprint(req.Fingerprint)
 		if perr != nil {

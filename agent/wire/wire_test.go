@@ -234,10 +234,18 @@ func TestAnswersChecksTheRequest(t *testing.T) {
 		{"requested-key-by-md5-accepted", Request{User: "alice", Fingerprint: "MD5:" + ssh.FingerprintLegacyMD5(k)}, false},
 		{"other-user-refused", Request{User: "bob"}, true},
 		{"other-key-refused", Request{User: "alice", Fingerprint: ssh.FingerprintSHA256(newKey(t))}, true},
+		{"expired-key-refused", Request{User: "alice", Fingerprint: "expired"}, true},
 	}
+	expired := acceptedFor(k, 0)
+	expired.Expires = time.Now().Add(-time.Second)
+	stale := FromResult(lookup.Result{Outcome: lookup.Verified, User: "alice", Accepted: []keys.Accepted{expired}}, nil)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			res, err := resp.answers(tc.req)
+			r, req := resp, tc.req
+			if req.Fingerprint == "expired" {
+				r, req = stale, Request{User: "alice"}
+			}
+			res, err := r.answers(req)
 			if got := errors.Is(err, ErrInvalidResponse); got != tc.invalid {
 				t.Fatalf("answers: error %v; want invalid=%v", err, tc.invalid)
 			}
