@@ -1,6 +1,8 @@
 // Package emulator is a fake EC2 instance metadata service (IMDSv2) over real HTTP, with the
 // EC2 Instance Connect parts: key bundles signed by a test PKI, the signer chain and its OCSP
-// staples, a push that stands in for SendSSHPublicKey, faults and per-path request counters.
+// staples, a push that stands in for SendSSHPublicKey, faults, the signer's life cycle
+// (RevokeSigner, RotateSigner) and per-path request counters. Package control puts an HTTP
+// control API and the eic-emulator command line in front of it.
 //
 // Contract: it behaves like IMDS where our client can tell (tokens with a TTL, 401 without a
 // valid token, 403 for a token PUT carrying X-Forwarded-For, paths with or without a trailing
@@ -50,13 +52,17 @@ type Emulator struct {
 	closed chan struct{}
 	once   sync.Once
 
-	mu     sync.Mutex
-	tokens map[string]time.Time // token -> expiry on cfg.Now's clock
-	blocks map[string][]block   // user -> pushed blocks, oldest first
-	raw    map[string][]byte    // user -> served verbatim instead of blocks
-	faults Faults
-	counts map[string]int
-	total  int
+	mu      sync.Mutex
+	pki     *pki.PKI             // current hierarchy; RotateSigner swaps it, never mutates it
+	revoked map[string]bool      // staple names (SHA-1 of DER) of revoked certificates
+	tokens  map[string]time.Time // token -> expiry on cfg.Now's clock
+	blocks  map[string][]block   // user -> pushed blocks, oldest first
+	raw     map[string][]byte    // user -> served verbatim instead of blocks
+	faults  Faults
+	counts  map[string]int
+	total   int
+	// dripTicks, when set by a test, paces Faults.SlowDrip instead of a timer.
+	dripTicks <-chan time.Time
 }
 
 type block struct {
@@ -95,26 +101,34 @@ func New(cfg Config) (*Emulator, error) {
 		cfg.PKI = p
 	}
 	return &Emulator{
-		cfg:    cfg,
-		closed: make(chan struct{}),
-		tokens: map[string]time.Time{},
-		blocks: map[string][]block{},
-		raw:    map[string][]byte{},
-		counts: map[string]int{},
+		cfg:     cfg,
+		closed:  make(chan struct{}),
+		pki:     cfg.PKI,
+		revoked: map[string]bool{},
+		tokens:  map[string]time.Time{},
+		blocks:  map[string][]block{},
+		raw:     map[string][]byte{},
+		counts:  map[string]int{},
 	}, nil
 }
 
-// PKI returns the hierarchy that signs bundles and staples.
-func (e *Emulator) PKI() *pki.PKI { return e.cfg.PKI }
+// PKI returns the hierarchy that signs bundles and staples now. After RotateSigner it is a
+// new value (same root and intermediate, new signer); the one passed in Config is never changed.
+func (e *Emulator) PKI() *pki.PKI {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.pki
+}
 
 // InstanceID returns the id the emulator serves (without faults).
 func (e *Emulator) InstanceID() string { return e.cfg.InstanceID }
 
 // RootPEM is the test root certificate, for the trust store of the code under test.
-func (e *Emulator) RootPEM() []byte { return e.cfg.PKI.RootPEM() }
+func (e *Emulator) RootPEM() []byte { return e.PKI().RootPEM() }
 
-// Close releases requests held by Faults.Hang (they answer 503) and cuts Latency short. The
-// emulator keeps serving afterwards, without those delays; Close is idempotent.
+// Close releases requests held by Faults.Hang (they answer 503), cuts Latency short and sends
+// the rest of slow-dripped bodies at once. The emulator keeps serving afterwards, without
+// those delays; Close is idempotent.
 func (e *Emulator) Close() {
 	e.once.Do(func() { close(e.closed) })
 }
@@ -171,11 +185,16 @@ func (e *Emulator) Total() int {
 }
 
 // ResetCounts zeroes every counter.
-func (e *Emulator) ResetCounts() {
+func (e *Emulator) ResetCounts() { e.TakeCounts() }
+
+// TakeCounts returns the per-path counters and the total, and zeroes them in the same step,
+// so no request is lost between reading and resetting.
+func (e *Emulator) TakeCounts() (map[string]int, int) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	clear(e.counts)
-	e.total = 0
+	out, total := e.counts, e.total
+	e.counts, e.total = map[string]int{}, 0
+	return out, total
 }
 
 // countKey normalises a path the way IMDS does when it routes: trailing slashes do not matter.

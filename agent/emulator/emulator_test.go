@@ -272,6 +272,16 @@ func TestCounts(t *testing.T) {
 	if got := e.Total() + len(e.Counts()); got != 0 {
 		t.Errorf("after reset, total+len(counts) = %d, want 0", got)
 	}
+	t.Run("take-returns-and-zeroes", func(t *testing.T) {
+		do(t, srv, http.MethodGet, MetaPrefix+"instance-id")
+		got, total := e.TakeCounts()
+		if diff := cmp.Diff(map[string]int{MetaPrefix + "instance-id": 1}, got); diff != "" || total != 1 {
+			t.Fatalf("TakeCounts total %d, counts (-want +got):\n%s", total, diff)
+		}
+		if n := e.Total() + len(e.Counts()); n != 0 {
+			t.Fatalf("after TakeCounts, total+len(counts) = %d, want 0", n)
+		}
+	})
 }
 
 func TestConfigDefaults(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"math/big"
 	"net/http"
 	"strconv"
@@ -39,6 +40,15 @@ type Faults struct {
 	StapleNames256 bool
 	// RevokeTokens answers 401 to every token while set, including tokens issued meanwhile.
 	RevokeTokens bool
+	// Reset drops the connection without answering (with a TCP RST where the connection
+	// allows it), for every request, the token PUT included, after Latency.
+	Reset bool
+	// SlowDrip sends every body one byte per interval, flushing each byte, after the headers
+	// went out at once: a client must bound the whole exchange, not only the wait for headers.
+	SlowDrip time.Duration
+	// Throttle answers 429 Too Many Requests to every request except the token PUT, as IMDS
+	// does to an instance over its request rate.
+	Throttle bool
 }
 
 // StapleFault chooses the OCSP staple served for one chain certificate. Times are relative
@@ -68,6 +78,43 @@ func (f StapleFault) String() string {
 	return "StapleFault(" + strconv.Itoa(int(f)) + ")"
 }
 
+// StapleFaultNames lists the names ParseStapleFault accepts, in the order of the constants
+// (aliases excluded).
+func StapleFaultNames() []string { return stapleFaultNames[:] }
+
+// ParseStapleFault returns the fault called name (see String). "forged" is another name for
+// StapleUnrelated: a staple signed by a key outside the chain is what a forger can make.
+func ParseStapleFault(name string) (StapleFault, error) {
+	if name == "forged" {
+		return StapleUnrelated, nil
+	}
+	for i, n := range stapleFaultNames {
+		if n == name {
+			return StapleFault(i), nil
+		}
+	}
+	return 0, fmt.Errorf("unknown staple fault %q (want one of %s, or forged)", name,
+		strings.Join(stapleFaultNames[:], ", "))
+}
+
+// MarshalText writes the fault's name, so JSON and flags carry names rather than numbers.
+func (f StapleFault) MarshalText() ([]byte, error) {
+	if f < 0 || int(f) >= len(stapleFaultNames) {
+		return nil, fmt.Errorf("marshal %v: no such staple fault", f)
+	}
+	return []byte(f.String()), nil
+}
+
+// UnmarshalText is ParseStapleFault.
+func (f *StapleFault) UnmarshalText(b []byte) error {
+	v, err := ParseStapleFault(string(b))
+	if err != nil {
+		return err
+	}
+	*f = v
+	return nil
+}
+
 // garbageStaple parses as base64 but not as an OCSP response: a DER SEQUENCE header that
 // promises more bytes than follow.
 var garbageStaple = []byte("\x30\x82\x01\x00this is not an OCSP response")
@@ -78,9 +125,8 @@ type stapled struct {
 	fault StapleFault
 }
 
-// stapled lists the chain certificates that have a staple under f.
-func (e *Emulator) stapled(f Faults) []stapled {
-	p := e.cfg.PKI
+// stapledCerts lists the chain certificates of p that have a staple under f.
+func stapledCerts(p *pki.PKI, f Faults) []stapled {
 	var out []stapled
 	for _, s := range []stapled{
 		{cert: p.Signer.Cert, fault: f.SignerStaple},
@@ -98,21 +144,21 @@ func (e *Emulator) stapled(f Faults) []stapled {
 	return out
 }
 
-func (e *Emulator) stapleList(f Faults) []byte {
+func stapleList(p *pki.PKI, f Faults) []byte {
 	var names []string
-	for _, s := range e.stapled(f) {
+	for _, s := range stapledCerts(p, f) {
 		names = append(names, s.name)
 	}
 	return []byte(strings.Join(names, "\n"))
 }
 
 // staple computes the named staple now, so its times follow the emulator's clock.
-func (e *Emulator) staple(name string, f Faults) ([]byte, int) {
-	for _, s := range e.stapled(f) {
+func (e *Emulator) staple(p *pki.PKI, name string, f Faults) ([]byte, int) {
+	for _, s := range stapledCerts(p, f) {
 		if s.name != name {
 			continue
 		}
-		der, err := e.stapleDER(s.cert, s.fault)
+		der, err := e.stapleDER(p, s.cert, s.fault)
 		if err != nil {
 			return nil, http.StatusInternalServerError
 		}
@@ -121,9 +167,12 @@ func (e *Emulator) staple(name string, f Faults) ([]byte, int) {
 	return nil, http.StatusNotFound
 }
 
-func (e *Emulator) stapleDER(cert *x509.Certificate, fault StapleFault) ([]byte, error) {
+func (e *Emulator) stapleDER(p *pki.PKI, cert *x509.Certificate, fault StapleFault) ([]byte, error) {
 	now := e.cfg.Now()
 	spec := pki.StapleSpec{ThisUpdate: now.Add(-time.Hour), NextUpdate: now.Add(7 * 24 * time.Hour)}
+	if e.isRevoked(cert) {
+		spec.Status = pki.Revoked
+	}
 	switch fault {
 	case StapleRevoked:
 		spec.Status = pki.Revoked
@@ -143,11 +192,12 @@ func (e *Emulator) stapleDER(cert *x509.Certificate, fault StapleFault) ([]byte,
 	case StapleDelegated:
 		spec.Delegated = true
 	}
-	return e.cfg.PKI.Staple(cert, spec)
+	return p.Staple(cert, spec)
 }
 
 // StapleDER returns the DER staple the emulator would serve now for cert under fault, for
-// tests that feed staples to a verifier directly. StapleMissing is an error.
+// tests that feed staples to a verifier directly. StapleMissing is an error, and so is a
+// certificate of a signer that RotateSigner replaced.
 func (e *Emulator) StapleDER(cert *x509.Certificate, fault StapleFault) ([]byte, error) {
-	return e.stapleDER(cert, fault)
+	return e.stapleDER(e.PKI(), cert, fault)
 }

@@ -136,7 +136,7 @@ func (e *Emulator) SignBlock(lines []string) (string, error) {
 
 func (e *Emulator) signBlock(lines []string, wrap int) (string, error) {
 	signed := strings.Join(lines, "\n") + "\n"
-	sig, err := pki.SignPSS(e.cfg.PKI.SignerKey(), []byte(signed))
+	sig, err := pki.SignPSS(e.PKI().SignerKey(), []byte(signed))
 	if err != nil {
 		return "", fmt.Errorf("sign block: %w", err)
 	}

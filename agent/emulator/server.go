@@ -4,11 +4,12 @@ import (
 	"bytes"
 	"crypto/rand"
 	"encoding/base64"
-	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/eic-agent/eic-agent/agent/emulator/pki"
 )
 
 // Paths and headers of IMDSv2.
@@ -30,13 +31,15 @@ func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	e.counts[key]++
 	e.total++
 	f := e.faults // SetFaults copies Chain, so f never shares memory a later call mutates
+	p := e.pki
+	out := reply{w: w, r: r, drip: f.SlowDrip, ticks: e.dripTicks, closed: e.closed}
 	e.mu.Unlock()
 
 	if f.Hang {
 		select {
 		case <-r.Context().Done():
 		case <-e.closed:
-			writeStatus(w, r, http.StatusServiceUnavailable)
+			out.status(http.StatusServiceUnavailable)
 		}
 		return
 	}
@@ -51,56 +54,65 @@ func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	if f.Reset {
+		resetConn(w)
+		return
+	}
 	if key == TokenPath {
-		e.serveToken(w, r, f)
+		e.serveToken(out, f)
 		return
 	}
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")
-		writeStatus(w, r, http.StatusMethodNotAllowed)
+		out.status(http.StatusMethodNotAllowed)
 		return
 	}
 	if f.Status != 0 {
-		writeStatus(w, r, f.Status)
+		out.status(f.Status)
+		return
+	}
+	if f.Throttle {
+		out.status(http.StatusTooManyRequests)
 		return
 	}
 	// Without tokens IMDS is in IMDSv1-only mode: it serves anyone, which is exactly what our
 	// client must never rely on.
 	if !f.NoTokens && !e.validToken(r.Header.Get(TokenHeader), f) {
-		writeStatus(w, r, http.StatusUnauthorized)
+		out.status(http.StatusUnauthorized)
 		return
 	}
-	body, status := e.route(key, f)
+	body, status := e.route(p, key, f)
 	if status != http.StatusOK {
-		writeStatus(w, r, status)
+		out.status(status)
 		return
 	}
 	if f.Oversize {
 		body = bytes.Repeat([]byte("A"), OversizeBytes)
 	}
-	writeBody(w, r, http.StatusOK, body)
+	out.body(http.StatusOK, body)
 }
 
-func (e *Emulator) serveToken(w http.ResponseWriter, r *http.Request, f Faults) {
+func (e *Emulator) serveToken(out reply, f Faults) {
+	r := out.r
 	if r.Method != http.MethodPut {
-		w.Header().Set("Allow", "PUT")
-		writeStatus(w, r, http.StatusMethodNotAllowed)
+		out.w.Header().Set("Allow", "PUT")
+		out.status(http.StatusMethodNotAllowed)
 		return
 	}
 	// IMDS refuses tokens to requests that went through a proxy, so a token cannot leak to
 	// whatever sits behind one.
 	if len(r.Header.Values("X-Forwarded-For")) > 0 || f.NoTokens {
-		writeStatus(w, r, http.StatusForbidden)
+		out.status(http.StatusForbidden)
 		return
 	}
 	ttl, err := strconv.Atoi(r.Header.Get(TTLHeader))
 	if err != nil || ttl < 1 || ttl > MaxTokenTTL {
-		writeStatus(w, r, http.StatusBadRequest)
+		out.status(http.StatusBadRequest)
 		return
 	}
 	var b [24]byte
 	if _, err := rand.Read(b[:]); err != nil {
-		writeStatus(w, r, http.StatusInternalServerError)
+		out.status(http.StatusInternalServerError)
 		return
 	}
 	tok := base64.RawURLEncoding.EncodeToString(b[:])
@@ -113,8 +125,8 @@ func (e *Emulator) serveToken(w http.ResponseWriter, r *http.Request, f Faults) 
 	}
 	e.tokens[tok] = now.Add(time.Duration(ttl) * time.Second)
 	e.mu.Unlock()
-	w.Header().Set(TTLHeader, strconv.Itoa(ttl))
-	writeBody(w, r, http.StatusOK, []byte(tok))
+	out.w.Header().Set(TTLHeader, strconv.Itoa(ttl))
+	out.body(http.StatusOK, []byte(tok))
 }
 
 func (e *Emulator) validToken(tok string, f Faults) bool {
@@ -134,8 +146,8 @@ func (e *Emulator) validToken(tok string, f Faults) bool {
 	return true
 }
 
-// route maps a normalised path to its body.
-func (e *Emulator) route(key string, f Faults) ([]byte, int) {
+// route maps a normalised path to its body, with p as the current hierarchy.
+func (e *Emulator) route(p *pki.PKI, key string, f Faults) ([]byte, int) {
 	rest, ok := strings.CutPrefix(key, MetaPrefix)
 	if !ok {
 		return nil, http.StatusNotFound
@@ -153,12 +165,12 @@ func (e *Emulator) route(key string, f Faults) ([]byte, int) {
 		if len(f.Chain) > 0 {
 			return f.Chain, http.StatusOK
 		}
-		return e.cfg.PKI.ChainPEM(f.ChainIncludesRoot), http.StatusOK
+		return p.ChainPEM(f.ChainIncludesRoot), http.StatusOK
 	case "managed-ssh-keys/signer-ocsp":
-		return e.stapleList(f), http.StatusOK
+		return stapleList(p, f), http.StatusOK
 	}
 	if name, ok := strings.CutPrefix(rest, "managed-ssh-keys/signer-ocsp/"); ok {
-		return e.staple(name, f)
+		return e.staple(p, name, f)
 	}
 	if user, ok := strings.CutPrefix(rest, "managed-ssh-keys/active-keys/"); ok && !strings.Contains(user, "/") {
 		if body, ok := e.keysBody(user); ok {
@@ -173,29 +185,4 @@ func pick(override, value string) string {
 		return override
 	}
 	return value
-}
-
-func writeBody(w http.ResponseWriter, r *http.Request, status int, body []byte) {
-	h := w.Header()
-	if h.Get("Content-Type") == "" {
-		h.Set("Content-Type", "text/plain")
-	}
-	h.Set("Content-Length", strconv.Itoa(len(body)))
-	h.Set("Server", "EC2ws")
-	w.WriteHeader(status)
-	if r.Method != http.MethodHead {
-		_, _ = w.Write(body) // the client may be gone; nothing to do about it
-	}
-}
-
-// writeStatus answers with the small HTML page real IMDS sends with its errors, so a client
-// that treated an error body as data would be caught by the tests.
-func writeStatus(w http.ResponseWriter, r *http.Request, status int) {
-	text := fmt.Sprintf("%d - %s", status, http.StatusText(status))
-	page := `<?xml version="1.0" encoding="iso-8859-1"?>` + "\n" +
-		`<!DOCTYPE html PUBLIC "-//W3C//DTD XHTML 1.0 Transitional//EN" "http://www.w3.org/TR/xhtml1/DTD/xhtml1-transitional.dtd">` + "\n" +
-		`<html xmlns="http://www.w3.org/1999/xhtml" xml:lang="en" lang="en">` + "\n" +
-		" <head>\n  <title>" + text + "</title>\n </head>\n <body>\n  <h1>" + text + "</h1>\n </body>\n</html>\n"
-	w.Header().Set("Content-Type", "text/html")
-	writeBody(w, r, status, []byte(page))
 }

@@ -103,24 +103,51 @@ func New(o Options) (*PKI, error) {
 	if !o.SignerNotAfter.IsZero() {
 		sna = o.SignerNotAfter
 	}
-	key, err := rsa.GenerateKey(rand.Reader, o.SignerBits)
+	if p.Signer, err = newSigner(o.SignerCN, o.SignerBits, &p.Intermediate, snb, sna); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// Rotate returns a copy of p with a fresh signer key and certificate (same CN and key size,
+// valid from an hour before now for a year, but never past the intermediate), issued by the
+// same intermediate. Root, intermediate and responders are shared, so trust stores built from
+// p stay valid, while bundles signed by p's signer no longer verify with the new key, as
+// after a rotation on AWS. p itself is not changed.
+func (p *PKI) Rotate(now time.Time) (*PKI, error) {
+	na := now.Add(365 * 24 * time.Hour)
+	if inter := p.Intermediate.Cert.NotAfter; na.After(inter) {
+		na = inter
+	}
+	old := p.Signer.Cert
+	s, err := newSigner(old.Subject.CommonName, p.SignerKey().N.BitLen(), &p.Intermediate, now.Add(-time.Hour), na)
 	if err != nil {
-		return nil, fmt.Errorf("generate signer key: %w", err)
+		return nil, fmt.Errorf("rotate signer: %w", err)
+	}
+	q := *p
+	q.Signer = s
+	q.now = now
+	return &q, nil
+}
+
+func newSigner(cn string, bits int, issuer *Authority, nb, na time.Time) (Authority, error) {
+	key, err := rsa.GenerateKey(rand.Reader, bits)
+	if err != nil {
+		return Authority{}, fmt.Errorf("generate signer key: %w", err)
 	}
 	tmpl := &x509.Certificate{
 		SerialNumber: serial(),
-		Subject:      pkix.Name{CommonName: o.SignerCN, Organization: []string{"EIC Emulator"}},
-		DNSNames:     []string{o.SignerCN},
-		NotBefore:    snb,
-		NotAfter:     sna,
+		Subject:      pkix.Name{CommonName: cn, Organization: []string{"EIC Emulator"}},
+		DNSNames:     []string{cn},
+		NotBefore:    nb,
+		NotAfter:     na,
 		KeyUsage:     x509.KeyUsageDigitalSignature,
 	}
-	cert, err := issue(tmpl, key, &p.Intermediate)
+	cert, err := issue(tmpl, key, issuer)
 	if err != nil {
-		return nil, err
+		return Authority{}, err
 	}
-	p.Signer = Authority{Cert: cert, Key: key}
-	return p, nil
+	return Authority{Cert: cert, Key: key}, nil
 }
 
 // SignerKey returns the signer's RSA private key.

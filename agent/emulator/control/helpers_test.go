@@ -1,0 +1,115 @@
+package control
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+
+	"github.com/eic-agent/eic-agent/agent/emulator"
+	"github.com/eic-agent/eic-agent/agent/emulator/pki"
+)
+
+// sharedPKI is generated once: RSA key generation is slow under -race. RotateSigner never
+// changes it.
+var sharedPKI = sync.OnceValues(func() (*pki.PKI, error) { return pki.New(pki.Options{}) })
+
+// fixture is an emulator with IMDS and the control API on two real listeners.
+type fixture struct {
+	emu  *emulator.Emulator
+	imds *httptest.Server
+	ctl  *httptest.Server
+	cl   *Client
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	p, err := sharedPKI()
+	if err != nil {
+		t.Fatal(err)
+	}
+	emu, err := emulator.New(emulator.Config{PKI: p})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &fixture{emu: emu, imds: httptest.NewServer(emu), ctl: httptest.NewServer(NewHandler(emu, nil))}
+	t.Cleanup(f.imds.Close)
+	t.Cleanup(f.ctl.Close)
+	t.Cleanup(emu.Close)
+	f.cl = &Client{BaseURL: f.ctl.URL}
+	return f
+}
+
+func testContext(t *testing.T) context.Context {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// imdsGet fetches an IMDS path with a fresh token from the IMDS at base ("http://ADDR").
+func imdsGet(t *testing.T, base, path string) (int, string) {
+	t.Helper()
+	ctx := testContext(t)
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPut, base+emulator.TokenPath, nil)
+	req.Header.Set(emulator.TTLHeader, "60")
+	tok := mustDo(t, req)
+	req, _ = http.NewRequestWithContext(ctx, http.MethodGet, base+path, nil)
+	req.Header.Set(emulator.TokenHeader, tok)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("GET %s: %v", path, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, string(body)
+}
+
+func mustDo(t *testing.T, req *http.Request) string {
+	t.Helper()
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", req.Method, req.URL.Path, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("%s %s: status %d, error %v, want 200", req.Method, req.URL.Path, resp.StatusCode, err)
+	}
+	return string(body)
+}
+
+// newKey writes a fresh Ed25519 public key file (with a comment) and returns its path and
+// the key line without the comment.
+func newKey(t *testing.T) (path, line string) {
+	t.Helper()
+	pub, _, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := ssh.NewPublicKey(pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	line = strings.TrimSpace(string(ssh.MarshalAuthorizedKey(k)))
+	path = filepath.Join(t.TempDir(), "id_ed25519.pub")
+	if err := os.WriteFile(path, []byte(line+" alice@laptop\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path, line
+}
+
+const keysPath = emulator.MetaPrefix + "managed-ssh-keys/active-keys/"
