@@ -214,7 +214,12 @@ func TestLoginRefusedAfterSignerRevoked(t *testing.T) {
 	start(t, "")
 	path, pub := key(t, "ed25519")
 	push(t, emulator.Push{OSUser: "ec2-user", PublicKey: pub})
-	env.Emu.SetFaults(emulator.Faults{SignerStaple: emulator.StapleRevoked})
+	env.Emu.RevokeSigner()
+	t.Cleanup(func() {
+		if err := env.Emu.RotateSigner(); err != nil {
+			t.Error(err)
+		}
+	})
 	mustBeRefused(t, "ec2-user", path)
 }
 
@@ -277,6 +282,17 @@ func TestUnknownUserNeverReachesIMDS(t *testing.T) {
 
 func TestUpstreamPathAndArguments(t *testing.T) {
 	sshd := start(t, testenv.UpstreamPath+" %u %f")
+	path, pub := key(t, "ed25519")
+	push(t, emulator.Push{OSUser: "ec2-user", PublicKey: pub})
+	mustLogIn(t, "ec2-user", path)
+	noCommandFailure(t, sshd)
+}
+
+func TestLoginAfterSignerRotation(t *testing.T) {
+	sshd := start(t, "")
+	if err := env.Emu.RotateSigner(); err != nil {
+		t.Fatal(err)
+	}
 	path, pub := key(t, "ed25519")
 	push(t, emulator.Push{OSUser: "ec2-user", PublicKey: pub})
 	mustLogIn(t, "ec2-user", path)
