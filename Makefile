@@ -6,7 +6,7 @@ LDFLAGS   := -s -w -X main.version=$(VERSION)
 GOFLAGS_BUILD := -trimpath -ldflags '$(LDFLAGS)'
 CMDS      := $(notdir $(wildcard cmd/*))
 
-.PHONY: help build test lint unit fuzz bench clean e2e e2e-deps demo
+.PHONY: help build test lint unit fuzz bench clean e2e e2e-deps demo units-check
 
 help:
 	@echo "make build   static binaries for every cmd/ into $(BIN)/"
@@ -15,6 +15,7 @@ help:
 	@echo "make bench   benchmarks with -benchmem"
 	@echo "make demo    (root) a real sshd login against the emulator, in private namespaces"
 	@echo "make e2e     (root) the end-to-end login tests with real sshd and ssh"
+	@echo "make units-check  systemd-analyze verify + security (exposure <= 2.0) of systemd/"
 
 build:
 	@mkdir -p $(BIN)
@@ -39,6 +40,10 @@ fuzz:
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+# The systemd units must verify without a warning and keep an exposure of 2.0 or lower.
+units-check:
+	EIC_REQUIRE_SYSTEMD_ANALYZE=1 $(GO) test -count=1 -v ./systemd
 
 # Packages the end-to-end tests and the demo use. policy-rc.d keeps Debian's openssh-server
 # from starting an sshd on the host while it installs.

@@ -1,0 +1,138 @@
+package service
+
+import (
+	"sync"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+
+	"github.com/eic-agent/eic-agent/agent/bundle"
+	"github.com/eic-agent/eic-agent/agent/keys"
+	"github.com/eic-agent/eic-agent/agent/lookup"
+)
+
+// maxRemembered bounds the key memory; past it, new answers are simply not remembered.
+const maxRemembered = 4096
+
+// memEntry is what one fetch for a user answered with accepted keys.
+type memEntry struct {
+	seq    uint64 // the fetch's keyFetch.seq
+	until  time.Time
+	blocks []bundle.Block
+	signer *signerEntry
+	// anyKey: a query without a fingerprint was answered with keys from this fetch.
+	anyKey bool
+	// answered are the keys accepted in answers from this fetch.
+	answered []ssh.PublicKey
+}
+
+// memory remembers, per user, the blocks of the latest fetch that answered with an accepted key.
+type memory struct {
+	mu sync.Mutex
+	m  map[string]*memEntry
+}
+
+func (m *memory) init() { m.m = map[string]*memEntry{} }
+
+// update records an answer from fetch f evaluated with ent. An answer without keys from a newer
+// fetch than the remembered one forgets the user: memory always reflects the latest bundle.
+func (m *memory) update(user string, f *keyFetch, ent *signerEntry, acc []keys.Accepted, fp *keys.Fingerprint, ttl time.Duration) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	e := m.m[user]
+	if e != nil && e.seq > f.seq {
+		return
+	}
+	if len(acc) == 0 || ttl <= 0 {
+		if e != nil && e.seq < f.seq {
+			delete(m.m, user)
+		}
+		return
+	}
+	if e == nil || e.seq < f.seq || e.signer != ent {
+		if e == nil && len(m.m) >= maxRemembered {
+			m.sweep(f.at)
+			if len(m.m) >= maxRemembered {
+				return
+			}
+		}
+		e = &memEntry{seq: f.seq, until: f.at.Add(ttl), blocks: f.blocks, signer: ent}
+		m.m[user] = e
+	}
+	if fp == nil {
+		e.anyKey = true
+	}
+	for _, a := range acc {
+		e.answered = append(e.answered, a.Key)
+	}
+}
+
+// supersede forgets the user when fetch seq is newer than what is remembered.
+func (m *memory) supersede(user string, seq uint64) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if e := m.m[user]; e != nil && e.seq < seq {
+		delete(m.m, user)
+	}
+}
+
+// recall returns the remembered blocks and signer when the same question (the same fingerprint,
+// or none) was answered with an accepted key from the remembered fetch and the memory has not
+// expired at now.
+func (m *memory) recall(user string, fp *keys.Fingerprint, now time.Time) ([]bundle.Block, *signerEntry, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	e := m.m[user]
+	if e == nil {
+		return nil, nil, false
+	}
+	if !now.Before(e.until) {
+		delete(m.m, user)
+		return nil, nil, false
+	}
+	if fp == nil {
+		return e.blocks, e.signer, e.anyKey
+	}
+	for _, k := range e.answered {
+		if fp.Matches(k) {
+			return e.blocks, e.signer, true
+		}
+	}
+	return nil, nil, false
+}
+
+// forget drops everything (the signer it was verified with is gone).
+func (m *memory) forget() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	clear(m.m)
+}
+
+func (m *memory) sweep(now time.Time) {
+	for u, e := range m.m {
+		if !now.Before(e.until) {
+			delete(m.m, u)
+		}
+	}
+}
+
+// remembered answers from memory when that is safe: the question was answered from the
+// remembered fetch, the signer it was verified with is still the current, valid one, and a
+// fresh evaluation at the current time still accepts a key. Anything else is a miss and the
+// caller fetches.
+func (s *Service) remembered(res lookup.Result, id lookup.Identity, fp *keys.Fingerprint) (lookup.Result, bool) {
+	if s.keyMemory <= 0 {
+		return res, false
+	}
+	now := s.now()
+	blocks, ent, ok := s.memory.recall(res.User, fp, now)
+	if !ok || ent != s.validSigner(now) {
+		return res, false
+	}
+	res.Blocks = blocks
+	out := lookup.Decide(res, ent.sg, id.InstanceID, now, fp)
+	if len(out.Accepted) == 0 {
+		return res, false
+	}
+	return out, true
+}

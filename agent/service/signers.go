@@ -1,0 +1,328 @@
+package service
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/eic-agent/eic-agent/agent/lookup"
+	"github.com/eic-agent/eic-agent/agent/signer"
+)
+
+// signerEntry is one verified signer and the chain document it was verified from.
+type signerEntry struct {
+	sg       *signer.Signer
+	chain    []byte
+	verified time.Time // service clock
+	// confirmed is the Service.seq of the latest chain fetch that served these bytes. A block
+	// fetched before that was signed by this signer or an older one.
+	confirmed atomic.Uint64
+
+	// bad holds digests of blocks whose signature failed with this signer although the chain
+	// was fetched after them: they are genuinely bad (or signed by a retired signer, until they
+	// expire), so they need not make every login fetch the chain again.
+	badMu sync.Mutex
+	bad   map[[32]byte]bool
+}
+
+// maxKnownBad bounds signerEntry.bad; past it, further bad blocks are simply not remembered.
+const maxKnownBad = 256
+
+func (e *signerEntry) knowsBad(digests [][32]byte) bool {
+	e.badMu.Lock()
+	defer e.badMu.Unlock()
+	for _, d := range digests {
+		if !e.bad[d] {
+			return false
+		}
+	}
+	return true
+}
+
+func (e *signerEntry) markBad(digests [][32]byte) {
+	e.badMu.Lock()
+	defer e.badMu.Unlock()
+	if e.bad == nil {
+		e.bad = map[[32]byte]bool{}
+	}
+	for _, d := range digests {
+		if len(e.bad) >= maxKnownBad {
+			return
+		}
+		e.bad[d] = true
+	}
+}
+
+func (e *signerEntry) confirm(seq uint64) {
+	for {
+		old := e.confirmed.Load()
+		if old >= seq || e.confirmed.CompareAndSwap(old, seq) {
+			return
+		}
+	}
+}
+
+// signerFlight is one verification in progress, shared by everyone who needs its result.
+type signerFlight struct {
+	done chan struct{}
+	gen  uint64 // signerCache.gen when it started
+	// old, when set, makes it a re-check: fetch the chain, and verify only if it changed.
+	old *signerEntry
+	ent *signerEntry
+	err error
+}
+
+// signerCache holds the current signer. gen counts invalidations: a flight that started before
+// the last one (the trust store changed meanwhile) never installs its result.
+type signerCache struct {
+	mu     sync.Mutex
+	cur    *signerEntry
+	gen    uint64
+	flight *signerFlight
+}
+
+// untrustedError marks a verification that ran and refused the signer, as opposed to a fetch
+// that failed: the first drops the cached signer, the second keeps a still valid one.
+type untrustedError struct{ err error }
+
+func (e *untrustedError) Error() string { return e.err.Error() }
+func (e *untrustedError) Unwrap() error { return e.err }
+
+func isDecision(err error) bool {
+	var u *untrustedError
+	return errors.As(err, &u)
+}
+
+// usable reports whether e may be used at now without verifying again.
+func (s *Service) usable(e *signerEntry, now time.Time) bool {
+	return e != nil &&
+		now.Before(e.sg.NotAfter) &&
+		(e.sg.NextUpdate.IsZero() || now.Before(e.sg.NextUpdate)) &&
+		now.Sub(e.verified) < s.maxAge &&
+		!now.Before(e.verified.Add(-signer.ClockSkew)) // the clock went back: re-verify
+}
+
+// validSigner returns the current signer when it is usable at now, else nil.
+func (s *Service) validSigner(now time.Time) *signerEntry {
+	c := &s.signers
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if s.usable(c.cur, now) {
+		return c.cur
+	}
+	return nil
+}
+
+// signer returns a usable signer, verifying one when the cached one is missing or stale.
+func (s *Service) signer(ctx context.Context) (*signerEntry, error) {
+	c := &s.signers
+	for {
+		c.mu.Lock()
+		if s.usable(c.cur, s.now()) {
+			e := c.cur
+			c.mu.Unlock()
+			return e, nil
+		}
+		f := c.flight
+		if f == nil || f.gen != c.gen {
+			f = s.startSignerFlight(nil)
+		}
+		c.mu.Unlock()
+		select {
+		case <-f.done:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		if f.old == nil {
+			// A verification that just succeeded is good for this request even when its staple
+			// is already inside the skew window and so not worth caching.
+			return f.ent, s.closedErr(f.err)
+		}
+		// A re-check ended; look again.
+	}
+}
+
+// recheckSigner fetches the chain again because a block failed to verify with old. It returns
+// old when the chain is unchanged, the newly verified signer when it changed.
+func (s *Service) recheckSigner(ctx context.Context, old *signerEntry) (*signerEntry, error) {
+	c := &s.signers
+	c.mu.Lock()
+	if c.cur != old {
+		c.mu.Unlock()
+		return s.signer(ctx)
+	}
+	f := c.flight
+	if f == nil || f.gen != c.gen {
+		f = s.startSignerFlight(old)
+	}
+	c.mu.Unlock()
+	select {
+	case <-f.done:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	return f.ent, s.closedErr(f.err)
+}
+
+// Refresh verifies the signer again now, whatever the cache holds (a verification already in
+// progress is joined). A refusal drops the cached signer; a failed fetch keeps it while it is
+// valid.
+func (s *Service) Refresh(ctx context.Context) error {
+	c := &s.signers
+	c.mu.Lock()
+	f := c.flight
+	if f == nil || f.gen != c.gen || f.old != nil {
+		f = s.startSignerFlight(nil)
+	}
+	c.mu.Unlock()
+	select {
+	case <-f.done:
+		return s.closedErr(f.err)
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// InvalidateSigner drops the cached signer and everything verified with it.
+func (s *Service) InvalidateSigner(reason string) {
+	c := &s.signers
+	c.mu.Lock()
+	c.gen++
+	c.cur = nil
+	c.mu.Unlock()
+	s.memory.forget()
+	s.log.Info("cached signer dropped; it is verified again before the next use", zap.String("reason", reason))
+	s.poke(s.kick)
+}
+
+// startSignerFlight starts a verification (a re-check of old when old is set). c.mu is held.
+func (s *Service) startSignerFlight(old *signerEntry) *signerFlight {
+	c := &s.signers
+	f := &signerFlight{done: make(chan struct{}), gen: c.gen, old: old}
+	started := s.goBackground(func(base context.Context) {
+		ctx, cancel := context.WithTimeout(base, s.deadline)
+		defer cancel()
+		ent, err := s.verifySigner(ctx, old)
+		s.finishSignerFlight(f, ent, err)
+	})
+	if !started {
+		f.err = errClosed
+		close(f.done)
+		return f
+	}
+	c.flight = f
+	return f
+}
+
+func (s *Service) finishSignerFlight(f *signerFlight, ent *signerEntry, err error) {
+	c := &s.signers
+	c.mu.Lock()
+	if c.flight == f {
+		c.flight = nil
+	}
+	current := f.gen == c.gen
+	prev := c.cur
+	switch {
+	case !current:
+	case err == nil && f.old != nil && ent == f.old && prev != f.old:
+		// A re-check found the chain it knew while another verification replaced or refused
+		// the signer: that verdict is newer.
+		if prev != nil {
+			ent = prev
+		} else {
+			ent, err = nil, &untrustedError{errors.New("untrusted signer: refused by a concurrent verification")}
+		}
+	case err == nil:
+		c.cur = ent
+	case isDecision(err):
+		c.cur = nil
+	}
+	c.mu.Unlock()
+	f.ent, f.err = ent, err
+	close(f.done)
+
+	switch {
+	case !current:
+		s.log.Debug("discarding a signer verification that started before the trust store changed")
+		return
+	case err == nil && ent == prev:
+		s.log.Debug("signer chain unchanged", zap.String("signer", ent.sg.Chain[0].Subject.CommonName))
+		return
+	case err == nil:
+		s.memory.forget()
+		msg := "signer verified"
+		if prev != nil && !bytes.Equal(prev.chain, ent.chain) {
+			msg = "signer changed; new signer verified"
+		} else if prev != nil {
+			msg = "signer re-verified"
+		}
+		s.log.Info(msg,
+			zap.String("signer", ent.sg.Chain[0].Subject.CommonName),
+			zap.String("serial", ent.sg.Chain[0].SerialNumber.Text(16)),
+			zap.Time("staples_next_update", ent.sg.NextUpdate),
+			zap.Time("not_after", ent.sg.NotAfter))
+	case isDecision(err):
+		s.memory.forget()
+		s.log.Error("signer verification failed; no EC2 Instance Connect key is accepted until it verifies", zap.Error(err))
+	default:
+		s.log.Warn("fetching the signer failed; will try again", zap.Error(err))
+	}
+	s.poke(s.kick)
+}
+
+// verifySigner fetches what is needed and verifies it. With old set it fetches the chain first
+// and stops there when it is unchanged.
+func (s *Service) verifySigner(ctx context.Context, old *signerEntry) (*signerEntry, error) {
+	place, err := s.placement(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("fetch placement: %w", err)
+	}
+	seq := s.seq.Add(1)
+	var chain []byte
+	var staples [][]byte
+	if old != nil {
+		if chain, err = s.lcfg.IMDS.SignerChain(ctx); err != nil {
+			return nil, fmt.Errorf("fetch signer chain: %w", err)
+		}
+		if bytes.Equal(chain, old.chain) {
+			old.confirm(seq)
+			return old, nil
+		}
+		if staples, err = lookup.FetchStaples(ctx, s.lcfg); err != nil {
+			return nil, err
+		}
+	} else {
+		var chainErr error
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			chain, chainErr = s.lcfg.IMDS.SignerChain(ctx)
+		}()
+		staples, err = lookup.FetchStaples(ctx, s.lcfg)
+		<-done
+		if err = errors.Join(chainErr, err); err != nil {
+			return nil, err
+		}
+	}
+	sg, err := lookup.VerifySigner(s.lcfg, place, chain, staples, s.now())
+	if err != nil {
+		return nil, &untrustedError{err}
+	}
+	ent := &signerEntry{sg: sg, chain: chain, verified: s.now()}
+	ent.confirm(seq)
+	return ent, nil
+}
+
+// poke sends on a one-slot channel without blocking.
+func (s *Service) poke(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
+}

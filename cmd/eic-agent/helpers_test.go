@@ -1,0 +1,309 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"net"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+
+	"github.com/eic-agent/eic-agent/agent/emulator"
+	"github.com/eic-agent/eic-agent/agent/emulator/pki"
+	"github.com/eic-agent/eic-agent/agent/wire"
+)
+
+var binPath string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "eic-agent-test")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binPath = filepath.Join(dir, "eic-agent")
+	build := exec.Command("go", "build", "-trimpath", "-o", binPath, ".")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "build: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+const testUser = "ec2-user"
+
+var (
+	pkiOnce sync.Once
+	pkiVal  *pki.PKI
+	pkiErr  error
+)
+
+type fixture struct {
+	emu      *emulator.Emulator
+	dir      string
+	socket   string
+	config   string
+	user     string
+	endpoint string
+	ca       string
+}
+
+// newFixture starts the emulator and writes a config whose service runs as the current user,
+// on a socket in a short temp dir (unix socket paths are limited to 108 bytes).
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	me, err := user.Current()
+	if err != nil {
+		t.Skipf("no current user: %v", err)
+	}
+	if !regexp.MustCompile(`^[a-z_][a-z0-9_-]{0,31}$`).MatchString(me.Username) {
+		t.Skipf("current user %q is not a valid service.user", me.Username)
+	}
+	pkiOnce.Do(func() { pkiVal, pkiErr = pki.New(pki.Options{}) })
+	if pkiErr != nil {
+		t.Fatal(pkiErr)
+	}
+	emu, err := emulator.New(emulator.Config{PKI: pkiVal})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(emu)
+	t.Cleanup(func() { emu.Close(); srv.Close() })
+	dir, err := os.MkdirTemp("", "eic")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	f := &fixture{emu: emu, dir: dir, socket: filepath.Join(dir, "run", "agent.sock"), user: me.Username}
+	ca := f.write(t, "ca.pem", string(emu.RootPEM()))
+	f.write(t, "sys/devices/virtual/dmi/id/board_asset_tag", emu.InstanceID()+"\n")
+	f.config = f.write(t, "config.toml", f.configText(srv.URL, ca, "3s", "1s"))
+	f.endpoint, f.ca = srv.URL, ca
+	return f
+}
+
+// slowIMDS gives every IMDS request the longest timeout the config allows, for tests that hold
+// a request at IMDS on purpose and must not see it time out first.
+func (f *fixture) slowIMDS(t *testing.T) {
+	t.Helper()
+	f.write(t, "config.toml", f.configText(f.endpoint, f.ca, "10s", "5s"))
+}
+
+func (f *fixture) configText(endpoint, ca, deadline, requestTimeout string) string {
+	return fmt.Sprintf(`deadline = %q
+[imds]
+endpoint = %q
+request_timeout = %q
+[trust]
+ca = %q
+[platform]
+sysfs_root = %q
+[users]
+getent = "none"
+[log]
+target = "stderr"
+level = "debug"
+[service]
+socket = %q
+user = %q
+`, deadline, endpoint, requestTimeout, ca, filepath.Join(f.dir, "sys"), f.socket, f.user)
+}
+
+func (f *fixture) write(t *testing.T, rel, content string) string {
+	t.Helper()
+	p := filepath.Join(f.dir, rel)
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// push pushes a fresh Ed25519 key for testUser and returns its fingerprint.
+func (f *fixture) push(t *testing.T) string {
+	t.Helper()
+	pub, _, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := ssh.NewPublicKey(pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	line := strings.TrimSpace(string(ssh.MarshalAuthorizedKey(k)))
+	if _, err := f.emu.Push(emulator.Push{OSUser: testUser, PublicKey: line}); err != nil {
+		t.Fatal(err)
+	}
+	return ssh.FingerprintSHA256(k)
+}
+
+// query asks the service for fp's key as the helper does.
+func (f *fixture) query(fp string) (wire.Response, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return wire.Query(ctx, f.socket, wire.Request{User: testUser, Fingerprint: fp},
+		wire.ClientOptions{ConnectTimeout: time.Second, Timeout: 10 * time.Second, TrustedUIDs: []uint32{uint32(os.Getuid())}})
+}
+
+func (f *fixture) mustServe(t *testing.T, fp string) {
+	t.Helper()
+	resp, err := f.query(fp)
+	if err != nil {
+		t.Fatalf("query: %v", err)
+	}
+	res, err := resp.Result()
+	if err != nil || len(res.Accepted) != 1 || res.Accepted[0].Fingerprint != fp {
+		t.Fatalf("query for %s: accepted %+v, err %v", fp, res.Accepted, err)
+	}
+}
+
+// syncBuffer collects a child's stderr for polling while it runs.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+type proc struct {
+	cmd    *exec.Cmd
+	stderr *syncBuffer
+	done   chan struct{}
+	err    error
+}
+
+// start runs argv with env (and nothing else from the test's environment but PATH).
+func start(t *testing.T, env []string, argv ...string) *proc {
+	t.Helper()
+	p := &proc{cmd: exec.Command(argv[0], argv[1:]...), stderr: &syncBuffer{}, done: make(chan struct{})}
+	p.cmd.Env = append([]string{"PATH=" + os.Getenv("PATH")}, env...)
+	p.cmd.Stderr = p.stderr
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { p.err = p.cmd.Wait(); close(p.done) }()
+	t.Cleanup(func() {
+		_ = p.cmd.Process.Kill()
+		<-p.done
+		if t.Failed() {
+			t.Logf("%s stderr:\n%s", argv[0], p.stderr.String())
+		}
+	})
+	return p
+}
+
+func (p *proc) signal(t *testing.T, sig syscall.Signal) {
+	t.Helper()
+	if err := p.cmd.Process.Signal(sig); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// wait returns the exit status, or fails the test when the process does not end in time.
+func (p *proc) wait(t *testing.T) int {
+	t.Helper()
+	select {
+	case <-p.done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("process did not exit")
+	}
+	var ee *exec.ExitError
+	if errors.As(p.err, &ee) {
+		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			return -int(ws.Signal())
+		}
+		return ee.ExitCode()
+	}
+	if p.err != nil {
+		t.Fatal(p.err)
+	}
+	return 0
+}
+
+// waitLog polls the process's stderr for want.
+func (p *proc) waitLog(t *testing.T, want string) {
+	t.Helper()
+	waitFor(t, fmt.Sprintf("log line %q", want), func() bool { return strings.Contains(p.stderr.String(), want) })
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.NewTimer(20 * time.Second)
+	defer deadline.Stop()
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		select {
+		case <-deadline.C:
+			t.Fatalf("timed out waiting for %s", what)
+		case <-tick.C:
+		}
+	}
+}
+
+// notifier is a NOTIFY_SOCKET of the test's own.
+type notifier struct {
+	path string
+	conn *net.UnixConn
+}
+
+func newNotifier(t *testing.T, dir string) *notifier {
+	t.Helper()
+	path := filepath.Join(dir, "notify.sock")
+	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: path, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return &notifier{path: path, conn: conn}
+}
+
+// expect reads notifications until one has the line want, and returns every line read.
+func (n *notifier) expect(t *testing.T, want string) []string {
+	t.Helper()
+	var seen []string
+	buf := make([]byte, 4096)
+	_ = n.conn.SetReadDeadline(time.Now().Add(20 * time.Second))
+	for {
+		m, err := n.conn.Read(buf)
+		if err != nil {
+			t.Fatalf("waiting for %q (got %q): %v", want, seen, err)
+		}
+		lines := strings.Split(string(buf[:m]), "\n")
+		seen = append(seen, lines...)
+		for _, l := range lines {
+			if l == want {
+				return seen
+			}
+		}
+	}
+}

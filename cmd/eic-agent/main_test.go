@@ -1,0 +1,215 @@
+package main
+
+// End-to-end tests of the built binary: arguments, environment and signals in; sd_notify
+// messages, socket answers, log lines and exit status out, against the emulator.
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/eic-agent/eic-agent/agent/emulator"
+	"github.com/eic-agent/eic-agent/agent/lookup"
+	"github.com/eic-agent/eic-agent/agent/wire"
+)
+
+func TestCommandLine(t *testing.T) {
+	tests := []struct {
+		name       string
+		args       []string
+		wantCode   int
+		wantStdout string
+		wantStderr string
+	}{
+		{"version", []string{"version"}, 0, "eic-agent dev\n", ""},
+		{"no-command-is-usage", nil, 2, "", "usage: eic-agent run"},
+		{"unknown-command-is-usage", []string{"serve"}, 2, "", `unknown command "serve"`},
+		{"extra-argument-is-usage", []string{"run", "extra"}, 2, "", "usage: eic-agent run"},
+		{"missing-explicit-config", []string{"run", "--config", "/nonexistent/eic-agent.toml"}, 2, "", "configuration error"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cmd := exec.Command(binPath, tc.args...)
+			cmd.Env = []string{}
+			var stdout, stderr bytes.Buffer
+			cmd.Stdout, cmd.Stderr = &stdout, &stderr
+			err := cmd.Run()
+			code := 0
+			var ee *exec.ExitError
+			if errors.As(err, &ee) {
+				code = ee.ExitCode()
+			} else if err != nil {
+				t.Fatal(err)
+			}
+			if code != tc.wantCode {
+				t.Errorf("exit status %d, want %d; stderr:\n%s", code, tc.wantCode, stderr.String())
+			}
+			if tc.wantStdout != "" && stdout.String() != tc.wantStdout {
+				t.Errorf("stdout %q, want %q", stdout.String(), tc.wantStdout)
+			}
+			if !strings.Contains(stderr.String(), tc.wantStderr) {
+				t.Errorf("stderr does not contain %q; got:\n%s", tc.wantStderr, stderr.String())
+			}
+		})
+	}
+}
+
+// TestLifecycle runs the service as systemd would with Type=notify and WatchdogSec: ready once
+// it serves, watchdog pings, reloads (a bad config kept out), a clean stop on SIGTERM.
+func TestLifecycle(t *testing.T) {
+	f := newFixture(t)
+	n := newNotifier(t, f.dir)
+	p := start(t, []string{"NOTIFY_SOCKET=" + n.path, "WATCHDOG_USEC=200000"}, binPath, "run", "--config", f.config)
+
+	t.Run("ready-once-serving", func(t *testing.T) {
+		n.expect(t, "READY=1")
+		f.mustServe(t, f.push(t))
+	})
+	t.Run("watchdog-pings", func(t *testing.T) {
+		n.expect(t, "WATCHDOG=1")
+		p.waitLog(t, "systemd watchdog enabled")
+	})
+	t.Run("bad-config-reload-keeps-running-config", func(t *testing.T) {
+		good, err := os.ReadFile(f.config)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.write(t, "config.toml", string(good)+"\nbogus = 1\n")
+		p.signal(t, syscall.SIGHUP)
+		n.expect(t, "RELOADING=1")
+		n.expect(t, "READY=1")
+		p.waitLog(t, "configuration reload failed; keeping the running configuration")
+		f.mustServe(t, f.push(t))
+		f.write(t, "config.toml", string(good))
+	})
+	t.Run("good-config-reload-applies", func(t *testing.T) {
+		p.signal(t, syscall.SIGHUP)
+		n.expect(t, "READY=1")
+		p.waitLog(t, "configuration reloaded")
+		f.mustServe(t, f.push(t))
+	})
+	t.Run("sigterm-stops-cleanly", func(t *testing.T) {
+		p.signal(t, syscall.SIGTERM)
+		n.expect(t, "STOPPING=1")
+		if code := p.wait(t); code != 0 {
+			t.Errorf("exit status %d after SIGTERM, want 0", code)
+		}
+		if _, err := os.Lstat(f.socket); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("socket the service created is left behind: %v", err)
+		}
+	})
+}
+
+func TestWatchdogPidOfAnotherProcessIgnored(t *testing.T) {
+	f := newFixture(t)
+	n := newNotifier(t, f.dir)
+	// WATCHDOG_PID names another process: the pings are not ours to send.
+	p := start(t, []string{"NOTIFY_SOCKET=" + n.path, "WATCHDOG_USEC=200000", "WATCHDOG_PID=1"}, binPath, "run", "--config", f.config)
+	n.expect(t, "READY=1")
+	f.mustServe(t, f.push(t))
+	p.signal(t, syscall.SIGTERM)
+	seen := n.expect(t, "STOPPING=1")
+	if slices.Contains(seen, "WATCHDOG=1") {
+		t.Errorf("watchdog pings sent although WATCHDOG_PID is another process: %q", seen)
+	}
+	if code := p.wait(t); code != 0 {
+		t.Errorf("exit status %d, want 0", code)
+	}
+	if strings.Contains(p.stderr.String(), "watchdog enabled") {
+		t.Error("watchdog enabled although WATCHDOG_PID is another process")
+	}
+}
+
+func TestSocketActivation(t *testing.T) {
+	activate, err := exec.LookPath("systemd-socket-activate")
+	if err != nil {
+		t.Skip("systemd-socket-activate not installed (package systemd); socket activation untested")
+	}
+	f := newFixture(t)
+	if err := os.MkdirAll(filepath.Dir(f.socket), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// systemd-socket-activate listens, then starts the service (same pid) on the first connection.
+	p := start(t, nil, activate, "-l", f.socket, binPath, "run", "--config", f.config)
+	waitFor(t, "the socket to be listening", func() bool {
+		st, err := os.Lstat(f.socket)
+		return err == nil && st.Mode().Type() == os.ModeSocket
+	})
+	f.mustServe(t, f.push(t))
+	p.waitLog(t, "socket_activated=true")
+	p.signal(t, syscall.SIGTERM)
+	if code := p.wait(t); code != 0 {
+		t.Errorf("exit status %d after SIGTERM, want 0", code)
+	}
+}
+
+// TestStopMidRequest stops the service while a login waits on a hung IMDS: the service exits
+// promptly and cleanly, and the helper's lookup falls back to direct verification.
+func TestStopMidRequest(t *testing.T) {
+	tests := []struct {
+		name     string
+		sig      syscall.Signal
+		wantCode int
+	}{
+		{"sigterm-exits-zero", syscall.SIGTERM, 0},
+		{"sigkill-leaves-restartable-socket", syscall.SIGKILL, -int(syscall.SIGKILL)},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t)
+			f.slowIMDS(t)
+			n := newNotifier(t, f.dir)
+			p := start(t, []string{"NOTIFY_SOCKET=" + n.path}, binPath, "run", "--config", f.config)
+			n.expect(t, "READY=1")
+			p.waitLog(t, "signer verified")
+			fp := f.push(t)
+			f.emu.SetFaults(emulator.Faults{Hang: true})
+
+			type answer struct {
+				path wire.Path
+				err  error
+			}
+			done := make(chan answer, 1)
+			go func() {
+				direct := func(context.Context, *zap.Logger) (lookup.Result, error) {
+					return lookup.Result{User: testUser, Outcome: lookup.NoKeys}, nil
+				}
+				ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+				defer cancel()
+				q := wire.QueryConfig{Enabled: true, Socket: f.socket, User: f.user}
+				_, path, err := wire.Lookup(ctx, q, wire.Request{User: testUser, Fingerprint: fp}, direct, nil)
+				done <- answer{path, err}
+			}()
+			waitFor(t, "the login to reach IMDS", func() bool {
+				return f.emu.Count("/latest/meta-data/managed-ssh-keys/active-keys/"+testUser) > 0
+			})
+			p.signal(t, tc.sig)
+			if code := p.wait(t); code != tc.wantCode {
+				t.Errorf("exit status %d, want %d", code, tc.wantCode)
+			}
+			got := <-done
+			if got.path != wire.PathDirect || got.err != nil {
+				t.Errorf("login during the stop went %q (err %v), want %q", got.path, got.err, wire.PathDirect)
+			}
+			if tc.sig != syscall.SIGKILL {
+				return
+			}
+			// systemd restarts a killed service: the stale socket must not stop it.
+			f.emu.SetFaults(emulator.Faults{})
+			n2 := newNotifier(t, t.TempDir())
+			start(t, []string{"NOTIFY_SOCKET=" + n2.path}, binPath, "run", "--config", f.config)
+			n2.expect(t, "READY=1")
+			f.mustServe(t, f.push(t))
+		})
+	}
+}
