@@ -12,6 +12,7 @@ import (
 	"os"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -40,7 +41,7 @@ func TestMain(m *testing.M) {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(1)
 		}
-		binEnv, err := testenv.Build(dir, "eic-authorized-keys")
+		binEnv, err := testenv.Build(dir, "eic-authorized-keys", "eic-agent")
 		if err != nil {
 			os.RemoveAll(dir)
 			fmt.Fprintln(os.Stderr, err)
@@ -297,4 +298,48 @@ func TestLoginAfterSignerRotation(t *testing.T) {
 	push(t, emulator.Push{OSUser: "ec2-user", PublicKey: pub})
 	mustLogIn(t, "ec2-user", path)
 	noCommandFailure(t, sshd)
+}
+
+func TestLoginThroughWarmServiceCostsOneIMDSRequest(t *testing.T) {
+	sshd := start(t, "")
+	var serviceLog strings.Builder
+	stop, err := testenv.StartService(&syncWriter{b: &serviceLog})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(stop)
+	// Warm-up: the first login also fetches the identity, placement and signer.
+	path, pub := key(t, "ed25519")
+	push(t, emulator.Push{OSUser: "ec2-user", PublicKey: pub})
+	mustLogIn(t, "ec2-user", path)
+
+	for i := range 3 {
+		path, pub := key(t, "ecdsa")
+		push(t, emulator.Push{OSUser: "ec2-user", PublicKey: pub})
+		env.Emu.ResetCounts()
+		mark := env.Journal.Mark()
+		mustLogIn(t, "ec2-user", path)
+		if n := env.Emu.Total(); n != 1 {
+			t.Fatalf("login %d through the service cost %d IMDS requests %v; want 1", i+1, n, env.Emu.Counts())
+		}
+		e, ok := env.Journal.WaitFor(mark, 5*time.Second, func(e testenv.Entry) bool { return e["EVENT"] == "accept" })
+		if !ok || e["PATH"] != "service" {
+			t.Fatalf("audit record for login %d: %v (found %v); want one with PATH=service", i+1, e, ok)
+		}
+	}
+	noCommandFailure(t, sshd)
+	if t.Failed() {
+		t.Logf("service log:\n%s", serviceLog.String())
+	}
+}
+
+type syncWriter struct {
+	mu sync.Mutex
+	b  *strings.Builder
+}
+
+func (w *syncWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.Write(p)
 }

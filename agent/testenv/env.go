@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	"github.com/eic-agent/eic-agent/agent/emulator"
@@ -129,4 +131,69 @@ func RunHelper(ctx context.Context, args ...string) (string, int, error) {
 		return string(out), ee.ExitCode(), nil
 	}
 	return string(out), 0, err
+}
+
+// ServicePath is where the warm service is installed inside the namespace.
+const ServicePath = "/usr/sbin/eic-agent"
+
+// StartService installs and starts `eic-agent run` as the command user (as the systemd unit
+// would), with its socket in /run/eic-agent, and returns once the socket accepts connections.
+// stop kills it and waits.
+func StartService(log io.Writer) (stop func(), err error) {
+	if err := Install(Bin("eic-agent"), ServicePath); err != nil {
+		return nil, fmt.Errorf("install service: %w", err)
+	}
+	u := DefaultUsers[0]
+	dir := "/run/eic-agent"
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	if err := os.Chown(dir, u.UID, u.UID); err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(ServicePath, "run")
+	cmd.Env = []string{}
+	cmd.Stdout, cmd.Stderr = log, log
+	cmd.SysProcAttr = credentialsOf(u)
+	cmd.SysProcAttr.Pdeathsig = syscall.SIGKILL
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start service: %w", err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	stop = func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+		}
+	}
+	if err := waitUnix(filepath.Join(dir, "agent.sock"), 10*time.Second, done); err != nil {
+		stop()
+		return nil, fmt.Errorf("service did not start: %w", err)
+	}
+	return stop, nil
+}
+
+// waitUnix polls until the unix socket at path accepts a connection, the process ends, or the
+// deadline passes.
+func waitUnix(path string, timeout time.Duration, exited <-chan error) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		c, err := net.DialTimeout("unix", path, 200*time.Millisecond)
+		if err == nil {
+			c.Close()
+			return nil
+		}
+		select {
+		case e := <-exited:
+			return fmt.Errorf("exited: %v", e)
+		case <-time.After(20 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			return err
+		}
+	}
 }
