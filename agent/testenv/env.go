@@ -170,30 +170,9 @@ func StartService(log io.Writer) (stop func(), err error) {
 			<-done
 		}
 	}
-	if err := waitUnix(filepath.Join(dir, "agent.sock"), 10*time.Second, done); err != nil {
+	if err := waitDial("unix", filepath.Join(dir, "agent.sock"), 10*time.Second, done); err != nil {
 		stop()
 		return nil, fmt.Errorf("service did not start: %w", err)
 	}
 	return stop, nil
-}
-
-// waitUnix polls until the unix socket at path accepts a connection, the process ends, or the
-// deadline passes.
-func waitUnix(path string, timeout time.Duration, exited <-chan error) error {
-	deadline := time.Now().Add(timeout)
-	for {
-		c, err := net.DialTimeout("unix", path, 200*time.Millisecond)
-		if err == nil {
-			c.Close()
-			return nil
-		}
-		select {
-		case e := <-exited:
-			return fmt.Errorf("exited: %v", e)
-		case <-time.After(20 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			return err
-		}
-	}
 }

@@ -74,18 +74,18 @@ AuthorizedKeysCommandUser %s
 		return nil, fmt.Errorf("start sshd: %w", err)
 	}
 	go func() { s.done <- s.cmd.Wait() }()
-	if err := waitListening(SSHDAddr, 10*time.Second, s.done); err != nil {
+	if err := waitDial("tcp", SSHDAddr, 10*time.Second, s.done); err != nil {
 		s.Stop()
 		return nil, fmt.Errorf("sshd did not start: %w\n%s", err, s.Log())
 	}
 	return s, nil
 }
 
-// waitListening polls until addr accepts a connection, the process ends, or the deadline.
-func waitListening(addr string, timeout time.Duration, exited <-chan error) error {
+// waitDial polls until addr accepts a connection, the process ends, or the deadline passes.
+func waitDial(network, addr string, timeout time.Duration, exited <-chan error) error {
 	deadline := time.Now().Add(timeout)
 	for {
-		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
+		c, err := net.DialTimeout(network, addr, 200*time.Millisecond)
 		if err == nil {
 			c.Close()
 			return nil
