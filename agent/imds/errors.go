@@ -57,6 +57,11 @@ func (e *Error) Error() string {
 			"(is the metadata endpoint enabled, and is no proxy adding X-Forwarded-For?)", prefix, e.Status)
 	case e.Status == http.StatusUnauthorized:
 		return fmt.Sprintf("%sHTTP 401: the metadata service rejected our session token", prefix)
+	case e.Status == http.StatusTooManyRequests:
+		return fmt.Sprintf("%sHTTP 429: the metadata service is throttling this instance "+
+			"(other software may be flooding it; the eic-agent service cuts logins to one request)", prefix)
+	case e.Status >= 500:
+		return fmt.Sprintf("%sHTTP %d: the metadata service is failing; logins will work again once it answers", prefix, e.Status)
 	case e.Status != 0:
 		return fmt.Sprintf("%sHTTP %d", prefix, e.Status)
 	case errors.Is(e.Err, context.DeadlineExceeded):

@@ -39,7 +39,13 @@ func TestFailures(t *testing.T) {
 		{
 			name:    "server-error-retried-then-reported",
 			faults:  emulator.Faults{Status: 500},
-			wantMsg: "imds GET meta-data/instance-id: HTTP 500",
+			wantMsg: "imds GET meta-data/instance-id: HTTP 500: the metadata service is failing",
+			counts:  map[string]int{tokenPath: 1, idPath: 2},
+		},
+		{
+			name:    "throttling-retried-then-explained",
+			faults:  emulator.Faults{Throttle: true},
+			wantMsg: "imds GET meta-data/instance-id: HTTP 429: the metadata service is throttling this instance",
 			counts:  map[string]int{tokenPath: 1, idPath: 2},
 		},
 		{
