@@ -334,3 +334,23 @@ func TestConfigErrors(t *testing.T) {
 		})
 	}
 }
+
+func TestUserNamedVerifyIsLookedUp(t *testing.T) {
+	// As sshd calls it: no --config, so "verify" is the first argument. No account named verify
+	// exists here, so the lookup ends at the NSS check, before any network traffic.
+	if _, err := exec.LookPath("getent"); err != nil {
+		t.Skip("no getent on this machine")
+	}
+	for _, args := range [][]string{{"verify"}, {"verify", "SHA256:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU"}} {
+		t.Run(strings.Join(args, "-"), func(t *testing.T) {
+			out := runBin(t, args...)
+			if out.code != 0 || out.stdout != "" || strings.Contains(out.stderr, "usage") {
+				t.Fatalf("exit %d, stdout %q; want a user lookup (0, nothing)\nstderr:\n%s", out.code, out.stdout, out.stderr)
+			}
+			// With the default config, logs go to stderr only where no journald or syslog runs.
+			if out.stderr != "" {
+				mustContain(t, "log", out.stderr, "user does not exist", "user=verify")
+			}
+		})
+	}
+}
