@@ -51,9 +51,13 @@ type Denial struct {
 	Fingerprint string
 	RequestID   string
 	Caller      string
+	// Routine marks a rejection that is part of a normal login, such as a pushed key that is
+	// not the one the client is offering right now (clients offer their keys one by one). It
+	// is logged at info level, so that warn stays for what an operator should look at.
+	Routine bool
 }
 
-// Rejected logs d at warn level. The message is
+// Rejected logs d at warn level (info when Routine). The message is
 // "Rejected EC2 Instance Connect key for USER: REASON (DETAIL)", without the
 // parenthesis when Detail is empty.
 func Rejected(log *zap.Logger, d Denial) {
@@ -64,7 +68,11 @@ func Rejected(log *zap.Logger, d Denial) {
 	if d.Detail != "" {
 		msg += " (" + d.Detail + ")"
 	}
-	log.Warn(msg,
+	level := zap.WarnLevel
+	if d.Routine {
+		level = zap.InfoLevel
+	}
+	log.Log(level, msg,
 		zap.String("user", d.User),
 		zap.Int("block", d.Block),
 		zap.String("reason", d.Reason),

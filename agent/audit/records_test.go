@@ -97,6 +97,18 @@ func TestRejected(t *testing.T) {
 				},
 			},
 		},
+		{
+			name:   "routine-rejection-logged-at-info",
+			denial: Denial{User: "root", Block: 1, Reason: "fingerprint-mismatch", Routine: true},
+			want: record{
+				Level:   zapcore.InfoLevel,
+				Message: "Rejected EC2 Instance Connect key for root: fingerprint-mismatch",
+				Fields: map[string]any{
+					"user": "root", "block": int64(1), "reason": "fingerprint-mismatch", "detail": "",
+					"fingerprint": "", "request_id": "", "caller": "", "event": "reject",
+				},
+			},
+		},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -81,6 +81,7 @@ func logRejections(log *zap.Logger, user string, rej []keys.Rejected) {
 			Fingerprint: r.Fingerprint,
 			RequestID:   r.RequestID,
 			Caller:      r.Caller,
+			Routine:     r.Reason == keys.ReasonFingerprintMismatch,
 		})
 	}
 }
