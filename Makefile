@@ -6,7 +6,7 @@ LDFLAGS   := -s -w -X main.version=$(VERSION)
 GOFLAGS_BUILD := -trimpath -ldflags '$(LDFLAGS)'
 CMDS      := $(notdir $(wildcard cmd/*))
 
-.PHONY: help build test lint unit fuzz bench clean e2e e2e-deps demo units-check
+.PHONY: help build test lint unit fuzz bench clean e2e e2e-deps demo units-check nspawn nspawn-deps
 
 help:
 	@echo "make build   static binaries for every cmd/ into $(BIN)/"
@@ -16,6 +16,7 @@ help:
 	@echo "make demo    (root) a real sshd login against the emulator, in private namespaces"
 	@echo "make e2e     (root) the end-to-end login tests with real sshd and ssh"
 	@echo "make units-check  systemd-analyze verify + security (exposure <= 2.0) of systemd/"
+	@echo "make nspawn  (root) the systemd units under a real systemd in a systemd-nspawn container"
 
 build:
 	@mkdir -p $(BIN)
@@ -62,6 +63,20 @@ e2e: e2e-deps
 
 demo: e2e-deps build
 	$(BIN)/eic-demo --bin $(BIN)
+
+# Packages `make nspawn` needs: systemd-nspawn, and debootstrap for the first run (the Debian 12
+# root is cached in EIC_NSPAWN_ROOT, default /var/tmp/eic-nspawn-root). debian-archive-keyring
+# lets debootstrap check bookworm's signatures on Ubuntu hosts too.
+NSPAWN_PACKAGES := systemd-container debootstrap debian-archive-keyring
+nspawn-deps:
+	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && ! dpkg -s $(NSPAWN_PACKAGES) >/dev/null 2>&1; then \
+	  echo "installing $(NSPAWN_PACKAGES)"; \
+	  DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(NSPAWN_PACKAGES) >/dev/null; \
+	fi
+
+nspawn: nspawn-deps
+	EIC_NSPAWN_REQUIRE=1 $(GO) test -tags nspawn -count=1 -v ./agent/testenv/nspawn/
 
 clean:
 	rm -rf $(BIN) dist
