@@ -20,33 +20,30 @@ const SocketMode = 0o660
 // one at path. It never removes anything at path but a stale socket nobody answers on.
 // activated says which it was; a created socket is removed when the listener closes.
 func Listen(path string) (ln *net.UnixListener, activated bool, err error) {
-	lns, err := activation.Listeners()
-	if err != nil {
-		return nil, false, fmt.Errorf("socket activation: %w", err)
-	}
-	switch len(lns) {
+	files := activation.Files(true)
+	switch len(files) {
 	case 0:
 		ln, err := create(path)
 		return ln, false, err
 	case 1:
-		if ul, ok := lns[0].(*net.UnixListener); ok {
-			// systemd owns the socket file; closing must not remove it.
-			ul.SetUnlinkOnClose(false)
-			return ul, true, nil
+		l, err := net.FileListener(files[0])
+		_ = files[0].Close() // FileListener made its own copy
+		if err != nil {
+			return nil, false, fmt.Errorf("socket activation: cannot use the socket systemd passed: %w (check ListenStream= in eic-agent.socket)", err)
 		}
-		closeAll(lns)
-		return nil, false, errors.New("socket activation: systemd passed a socket that is not a listening unix stream socket (check ListenStream= in eic-agent.socket)")
-	default:
-		closeAll(lns)
-		return nil, false, fmt.Errorf("socket activation: systemd passed %d sockets; eic-agent serves exactly one", len(lns))
-	}
-}
-
-func closeAll(lns []net.Listener) {
-	for _, l := range lns {
-		if l != nil {
+		ul, ok := l.(*net.UnixListener)
+		if !ok {
 			_ = l.Close()
+			return nil, false, fmt.Errorf("socket activation: systemd passed a %s socket, not a unix stream socket (check ListenStream= in eic-agent.socket)", l.Addr().Network())
 		}
+		// systemd owns the socket file; closing must not remove it.
+		ul.SetUnlinkOnClose(false)
+		return ul, true, nil
+	default:
+		for _, f := range files {
+			_ = f.Close()
+		}
+		return nil, false, fmt.Errorf("socket activation: systemd passed %d sockets; eic-agent serves exactly one", len(files))
 	}
 }
 
