@@ -15,7 +15,6 @@ package config
 import (
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"strings"
@@ -23,6 +22,8 @@ import (
 	"time"
 
 	"github.com/BurntSushi/toml"
+
+	"github.com/eic-agent/eic-agent/agent/localfile"
 )
 
 // DefaultPath is where the helper and the service look when no -config flag is
@@ -184,7 +185,7 @@ func Parse(data []byte, name string) (Config, error) {
 // the path was not given explicitly (the file is optional) and an error when
 // it was (the operator named a file that is not there).
 func Load(path string, explicit bool) (Config, error) {
-	data, err := readBounded(path)
+	data, err := localfile.Read(path, MaxFileSize, checkOwner)
 	if errors.Is(err, fs.ErrNotExist) && !explicit {
 		return Default(), nil
 	}
@@ -209,32 +210,6 @@ func checkOwner(st fs.FileInfo) error {
 		return fmt.Errorf("writable by group or others (mode %04o); run chmod go-w on it", st.Mode().Perm())
 	}
 	return nil
-}
-
-func readBounded(path string) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("not a regular file (%s)", st.Mode().Type())
-	}
-	if err := checkOwner(st); err != nil {
-		return nil, err
-	}
-	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(data) > MaxFileSize {
-		return nil, fmt.Errorf("larger than %d bytes", MaxFileSize)
-	}
-	return data, nil
 }
 
 // unknownKeys drops keys nested under another unknown key, so an unknown

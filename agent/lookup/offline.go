@@ -4,7 +4,6 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/eic-agent/eic-agent/agent/bundle"
 	"github.com/eic-agent/eic-agent/agent/keys"
+	"github.com/eic-agent/eic-agent/agent/localfile"
 	"github.com/eic-agent/eic-agent/agent/signer"
 	"github.com/eic-agent/eic-agent/agent/truststore"
 )
@@ -77,17 +77,9 @@ func readBounded(path string) ([]byte, error) {
 	if path == "" {
 		return nil, errors.New("no file given")
 	}
-	fh, err := os.Open(path)
+	b, err := localfile.Read(path, maxSavedFile, nil)
 	if err != nil {
-		return nil, err
-	}
-	defer fh.Close()
-	b, err := io.ReadAll(io.LimitReader(fh, maxSavedFile+1))
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", path, err)
-	}
-	if len(b) > maxSavedFile {
-		return nil, fmt.Errorf("%s is larger than %d bytes", path, maxSavedFile)
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return b, nil
 }

@@ -14,12 +14,12 @@ package platform
 import (
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
+
+	"github.com/eic-agent/eic-agent/agent/localfile"
 )
 
 // Kind is the kind of machine Detect found.
@@ -74,7 +74,7 @@ func Detect(sysfsRoot string) Result {
 		sysfsRoot = DefaultSysfsRoot
 	}
 	uuidPath := filepath.Join(sysfsRoot, "hypervisor", "uuid")
-	uuid, err := readSmall(uuidPath)
+	uuid, err := readAttr(uuidPath)
 	switch {
 	case err == nil:
 		if strings.HasPrefix(uuid, "ec2") {
@@ -86,7 +86,7 @@ func Detect(sysfsRoot string) Result {
 	}
 
 	tagPath := filepath.Join(sysfsRoot, "devices", "virtual", "dmi", "id", "board_asset_tag")
-	tag, err := readSmall(tagPath)
+	tag, err := readAttr(tagPath)
 	if errors.Is(err, fs.ErrNotExist) {
 		return Result{Kind: NotEC2, Reason: fmt.Sprintf("neither %s nor %s exists", uuidPath, tagPath)}
 	}
@@ -115,20 +115,9 @@ func (r Result) Confirm(instanceID string) error {
 	return fmt.Errorf("%w: %s", ErrNotEC2, r.Reason)
 }
 
-func readSmall(path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, maxRead+1))
-	if err != nil {
-		return "", err
-	}
-	if len(b) > maxRead {
-		return "", fmt.Errorf("larger than %d bytes", maxRead)
-	}
-	return string(b), nil
+func readAttr(path string) (string, error) {
+	b, err := localfile.Read(path, maxRead, nil)
+	return string(b), err
 }
 
 // truncate keeps log lines short when a file holds something unexpected.

@@ -18,7 +18,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
+
+	"github.com/eic-agent/eic-agent/agent/localfile"
 )
 
 // MaxFileSize bounds each file read. Distribution bundles are about 200 KiB.
@@ -143,7 +144,7 @@ func (l *loader) addDir(dir string) error {
 }
 
 func (l *loader) addFile(path string) error {
-	data, err := readBounded(path)
+	data, err := localfile.Read(path, MaxFileSize, nil)
 	if err != nil {
 		return err
 	}
@@ -178,30 +179,4 @@ func (l *loader) addFile(path string) error {
 		l.files++
 	}
 	return nil
-}
-
-// readBounded reads a regular file (following symlinks) of at most MaxFileSize bytes.
-func readBounded(path string) ([]byte, error) {
-	// O_NONBLOCK: opening a FIFO (or a symlink to one) must not hang; Stat then skips it.
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if !st.Mode().IsRegular() {
-		return nil, errors.New("not a regular file")
-	}
-	// The size may change between Stat and Read: the limit is what bounds memory.
-	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(data) > MaxFileSize {
-		return nil, fmt.Errorf("larger than %d bytes", MaxFileSize)
-	}
-	return data, nil
 }

@@ -5,11 +5,10 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
-	"io"
-	"os"
 	"time"
 
 	"github.com/eic-agent/eic-agent/agent/emulator"
+	"github.com/eic-agent/eic-agent/agent/localfile"
 )
 
 const faultAbout = `Without flags, prints the active faults as JSON. With flags, changes only the faults
@@ -119,14 +118,9 @@ func (c *Command) fault(ctx context.Context, args []string) error {
 
 // readBounded reads a small file named on the command line.
 func readBounded(path string) ([]byte, error) {
-	f, err := os.Open(path)
+	b, err := localfile.Read(path, MaxBody/2, nil)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, MaxBody/2+1))
-	if err == nil && len(b) > MaxBody/2 {
-		err = fmt.Errorf("%s is over %d bytes", path, MaxBody/2)
-	}
-	return b, err
+	return b, nil
 }
