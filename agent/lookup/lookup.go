@@ -24,7 +24,6 @@ import (
 	"github.com/eic-agent/eic-agent/agent/nss"
 	"github.com/eic-agent/eic-agent/agent/platform"
 	"github.com/eic-agent/eic-agent/agent/signer"
-	"github.com/eic-agent/eic-agent/agent/truststore"
 )
 
 // Config holds what one lookup needs. Zero values: sysfs at /sys, system trust store, the
@@ -233,64 +232,28 @@ func Decide(res Result, sg *signer.Signer, instanceID string, now time.Time, fp 
 	return res
 }
 
-// material is everything IMDS tells about the signer.
-type material struct {
-	region, zone, domain string
-	chain                []byte
-	staples              [][]byte
-}
-
-// TrustedSigner fetches the signer chain, its staples and the names it must carry, and verifies
-// them against the trust store. The fetches run in parallel: they are independent, and a login
-// waits for the slowest one only.
+// TrustedSigner fetches the placement, the signer chain and its staples, and verifies them as
+// VerifySigner does. The fetches and the trust store load run in parallel: they are
+// independent, and a login waits for the slowest one only.
 func TrustedSigner(ctx context.Context, cfg Config) (*signer.Signer, error) {
 	var (
-		m         material
-		roots     *x509.CertPool
-		rootsErr  error
-		names     []string
-		errs      [6]error
-		wg        sync.WaitGroup
-		fetchStep = func(i int, f func() error) {
-			wg.Add(1)
-			go func() { defer wg.Done(); errs[i] = f() }()
-		}
+		p       Placement
+		chain   []byte
+		staples [][]byte
+		roots   *x509.CertPool
+		errs    [4]error
+		wg      sync.WaitGroup
 	)
-	c := cfg.IMDS
-	fetchStep(0, func() (err error) { m.region, err = c.Region(ctx); return })
-	fetchStep(1, func() (err error) { m.zone, err = c.Zone(ctx); return })
-	fetchStep(2, func() (err error) { m.domain, err = c.Domain(ctx); return })
-	fetchStep(3, func() (err error) { m.chain, err = c.SignerChain(ctx); return })
-	fetchStep(4, func() (err error) { names, err = c.StapleNames(ctx); return })
-	fetchStep(5, func() error { roots, _, rootsErr = truststore.Load(cfg.CA); return nil })
+	wg.Add(4)
+	go func() { defer wg.Done(); p, errs[0] = FetchPlacement(ctx, cfg) }()
+	go func() { defer wg.Done(); chain, errs[1] = cfg.IMDS.SignerChain(ctx) }()
+	go func() { defer wg.Done(); staples, errs[2] = FetchStaples(ctx, cfg) }()
+	go func() { defer wg.Done(); roots, errs[3] = loadRoots(cfg) }()
 	wg.Wait()
 	if err := errors.Join(errs[:]...); err != nil {
 		return nil, err
 	}
-	if rootsErr != nil {
-		return nil, fmt.Errorf("trust store: %w", rootsErr)
-	}
-	if err := checkPlacement(m.region, m.zone); err != nil {
-		return nil, err
-	}
-	if err := checkDomain(m.domain, cfg.AllowedDomains); err != nil {
-		return nil, err
-	}
-	staples, err := fetchStaples(ctx, c, names)
-	if err != nil {
-		return nil, err
-	}
-	sg, err := signer.Verify(signer.Input{
-		ChainPEM:   m.chain,
-		Staples:    staples,
-		Roots:      roots,
-		ExpectedCN: signer.ExpectedCN(m.region, m.domain),
-		Now:        cfg.now(),
-	})
-	if err != nil {
-		return nil, fmt.Errorf("untrusted signer: %w", err)
-	}
-	return sg, nil
+	return verifySigner(cfg, p, chain, staples, roots, cfg.now())
 }
 
 func fetchStaples(ctx context.Context, c *imds.Client, names []string) ([][]byte, error) {

@@ -2,6 +2,7 @@ package lookup
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"sync"
@@ -11,9 +12,9 @@ import (
 	"github.com/eic-agent/eic-agent/agent/truststore"
 )
 
-// The steps below split TrustedSigner for a caller that keeps state between logins (the warm
-// service): the placement is fetched once, the chain and its staples only when they may have
-// changed, and VerifySigner makes exactly the decision TrustedSigner makes on what was fetched.
+// The steps of TrustedSigner, for a caller that keeps state between logins (the warm service):
+// the placement is fetched once, the chain and its staples only when they may have changed, and
+// VerifySigner makes the same decision TrustedSigner makes on what was fetched.
 
 // Placement is where the instance runs as IMDS reports it. The values are shape-checked by the
 // IMDS client; VerifySigner checks them against each other and the domain allow-list.
@@ -59,15 +60,28 @@ func FetchStaples(ctx context.Context, cfg Config) ([][]byte, error) {
 // must verify at now against the trust store as it is on disk now (it is loaded on every call,
 // so a changed store is never missed).
 func VerifySigner(cfg Config, p Placement, chain []byte, staples [][]byte, now time.Time) (*signer.Signer, error) {
+	roots, err := loadRoots(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return verifySigner(cfg, p, chain, staples, roots, now)
+}
+
+func loadRoots(cfg Config) (*x509.CertPool, error) {
+	roots, _, err := truststore.Load(cfg.CA)
+	if err != nil {
+		return nil, fmt.Errorf("trust store: %w", err)
+	}
+	return roots, nil
+}
+
+// verifySigner is the one decision on a signer, whoever fetched what it looks at.
+func verifySigner(cfg Config, p Placement, chain []byte, staples [][]byte, roots *x509.CertPool, now time.Time) (*signer.Signer, error) {
 	if err := checkPlacement(p.Region, p.Zone); err != nil {
 		return nil, err
 	}
 	if err := checkDomain(p.Domain, cfg.AllowedDomains); err != nil {
 		return nil, err
-	}
-	roots, _, err := truststore.Load(cfg.CA)
-	if err != nil {
-		return nil, fmt.Errorf("trust store: %w", err)
 	}
 	sg, err := signer.Verify(signer.Input{
 		ChainPEM:   chain,
