@@ -12,6 +12,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/eic-agent/eic-agent/agent/lookup"
 )
 
 // Client defaults.
@@ -28,6 +30,10 @@ type ClientOptions struct {
 	Timeout time.Duration
 	// TrustedUIDs may run the service besides root (the service account).
 	TrustedUIDs []uint32
+	// TrustedUser names one more account that may run the service. It is resolved only when a
+	// server runs as neither root nor a TrustedUIDs uid, so a login that finds no service
+	// reads no account database.
+	TrustedUser string
 }
 
 // Query asks the service at path for req's keys. A nil error means the answer is well formed
@@ -36,9 +42,23 @@ type ClientOptions struct {
 // untrusted uid, the exchange broke or timed out, the answer is out of shape (ErrInvalidResponse)
 // or carries no verdict (ErrRefused; the Response is returned too).
 func Query(ctx context.Context, path string, req Request, o ClientOptions) (Response, error) {
+	a, err := query(ctx, path, req, o)
+	return a.resp, err
+}
+
+// answer is a checked answer: the response, its Result (which checking it computed), and the
+// service's verdict error when verification failed.
+type answer struct {
+	resp    Response
+	res     lookup.Result
+	verdict error
+}
+
+// query is Query returning the whole checked answer, so the helper does not check it twice.
+func query(ctx context.Context, path string, req Request, o ClientOptions) (answer, error) {
 	line, err := EncodeRequest(req)
 	if err != nil {
-		return Response{}, err
+		return answer{}, err
 	}
 	if o.ConnectTimeout <= 0 {
 		o.ConnectTimeout = DefaultConnectTimeout
@@ -51,7 +71,7 @@ func Query(ctx context.Context, path string, req Request, o ClientOptions) (Resp
 	d := net.Dialer{Timeout: o.ConnectTimeout}
 	c, err := d.DialContext(ctx, "unix", path)
 	if err != nil {
-		return Response{}, fmt.Errorf("service socket %s: %w", path, err)
+		return answer{}, fmt.Errorf("service socket %s: %w", path, err)
 	}
 	conn := c.(*net.UnixConn)
 	defer conn.Close()
@@ -66,10 +86,10 @@ func Query(ctx context.Context, path string, req Request, o ClientOptions) (Resp
 	// the kernel's word on the server's uid tells the service from an impostor.
 	uid, err := peerUID(conn)
 	if err != nil {
-		return Response{}, fmt.Errorf("service socket %s: %w", path, err)
+		return answer{}, fmt.Errorf("service socket %s: %w", path, err)
 	}
-	if uid != 0 && !slices.Contains(o.TrustedUIDs, uid) {
-		return Response{}, fmt.Errorf("service socket %s is served by uid %d, not %s; refusing it", path, uid, trustedNames(o.TrustedUIDs))
+	if !trusted(uid, &o) {
+		return answer{}, fmt.Errorf("service socket %s is served by uid %d, not %s; refusing it", path, uid, trustedNames(o.TrustedUIDs))
 	}
 
 	_, writeErr := conn.Write(line)
@@ -77,16 +97,35 @@ func Query(ctx context.Context, path string, req Request, o ClientOptions) (Resp
 	if err != nil || (writeErr != nil && len(data) == 0) {
 		// A server that answered before reading (busy) may have closed before our write: its
 		// answer, when one came, is what counts.
-		return Response{}, fmt.Errorf("service socket %s: %w", path, errors.Join(writeErr, err))
+		return answer{}, fmt.Errorf("service socket %s: %w", path, errors.Join(writeErr, err))
 	}
 	resp, err := DecodeResponse(data)
 	if err != nil {
-		return Response{}, fmt.Errorf("service socket %s: %w", path, err)
+		return answer{}, fmt.Errorf("service socket %s: %w", path, err)
 	}
-	if _, err := resp.answers(req); errors.Is(err, ErrInvalidResponse) || errors.Is(err, ErrRefused) {
-		return resp, fmt.Errorf("service socket %s: %w", path, err)
+	res, err := resp.answers(req)
+	if errors.Is(err, ErrInvalidResponse) || errors.Is(err, ErrRefused) {
+		return answer{resp: resp}, fmt.Errorf("service socket %s: %w", path, err)
 	}
-	return resp, nil
+	return answer{resp: resp, res: res, verdict: err}, nil
+}
+
+// trusted reports whether a server running as uid may be the service, resolving
+// o.TrustedUser into o.TrustedUIDs only when that decides it.
+func trusted(uid uint32, o *ClientOptions) bool {
+	if uid == 0 || slices.Contains(o.TrustedUIDs, uid) {
+		return true
+	}
+	if o.TrustedUser == "" {
+		return false
+	}
+	u, err := UIDOf(o.TrustedUser)
+	o.TrustedUser = ""
+	if err != nil {
+		return false
+	}
+	o.TrustedUIDs = append(o.TrustedUIDs, u)
+	return u == uid
 }
 
 func trustedNames(uids []uint32) string {

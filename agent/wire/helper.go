@@ -2,7 +2,6 @@ package wire
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	"go.uber.org/zap"
@@ -60,24 +59,14 @@ func Lookup(ctx context.Context, q QueryConfig, req Request, direct Direct, log 
 // askService returns answered false when the service gave no usable verdict; err is then
 // only for the debug log.
 func askService(ctx context.Context, q QueryConfig, req Request, log *zap.Logger) (res lookup.Result, answered bool, err error) {
-	opts := ClientOptions{ConnectTimeout: q.ConnectTimeout, Timeout: q.Timeout}
+	opts := ClientOptions{ConnectTimeout: q.ConnectTimeout, Timeout: q.Timeout, TrustedUser: q.User}
 	if opts.Timeout <= 0 {
 		opts.Timeout = serviceBudget(ctx)
 	}
-	if q.User != "" {
-		if uid, err := UIDOf(q.User); err != nil {
-			log.Debug("eic-agent service user does not resolve; trusting a service run by root only", zap.Error(err))
-		} else {
-			opts.TrustedUIDs = []uint32{uid}
-		}
-	}
-	resp, err := Query(ctx, q.Socket, req, opts)
+	a, err := query(ctx, q.Socket, req, opts)
 	if err == nil {
-		res, err = resp.answers(req)
-		if !errors.Is(err, ErrInvalidResponse) && !errors.Is(err, ErrRefused) {
-			lookup.Record(log.With(zap.String("path", string(PathService))), res, err)
-			return res, true, err
-		}
+		lookup.Record(log.With(zap.String("path", string(PathService))), a.res, a.verdict)
+		return a.res, true, a.verdict
 	}
 	log.Debug("eic-agent service unavailable; verifying directly", zap.String("socket", q.Socket), zap.Error(err))
 	return lookup.Result{}, false, err

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/user"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -283,6 +284,21 @@ func TestPeerUIDChecks(t *testing.T) {
 		resp, err := Query(context.Background(), sock, Request{User: "alice"}, ClientOptions{TrustedUIDs: []uint32{nobodyUID}})
 		if err != nil || resp.Outcome != "no-keys" {
 			t.Fatalf("Query trusting uid %d: (%+v, %v); want a no-keys answer", nobodyUID, resp, err)
+		}
+	})
+	t.Run("server-of-trusted-user-accepted-by-name", func(t *testing.T) {
+		name, err := user.LookupId(fmt.Sprint(nobodyUID))
+		if err != nil {
+			t.Skipf("no account for uid %d: %v", nobodyUID, err)
+		}
+		sock := startNobodyServer(t)
+		resp, err := Query(context.Background(), sock, Request{User: "alice"}, ClientOptions{TrustedUser: name.Username})
+		if err != nil || resp.Outcome != "no-keys" {
+			t.Fatalf("Query trusting user %s: (%+v, %v); want a no-keys answer", name.Username, resp, err)
+		}
+		_, err = Query(context.Background(), sock, Request{User: "alice"}, ClientOptions{TrustedUser: "no-such-user-eic"})
+		if err == nil || !strings.Contains(err.Error(), "refusing it") {
+			t.Fatalf("Query trusting an unknown user: %v; want the server refused", err)
 		}
 	})
 }
