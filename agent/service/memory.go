@@ -1,6 +1,7 @@
 package service
 
 import (
+	"slices"
 	"sync"
 	"time"
 
@@ -63,7 +64,10 @@ func (m *memory) update(user string, f *keyFetch, ent *signerEntry, acc []keys.A
 		e.anyKey = true
 	}
 	for _, a := range acc {
-		e.answered = append(e.answered, a.Key)
+		// Every waiter on one shared fetch records its answer: keep each key once.
+		if !slices.ContainsFunc(e.answered, func(k ssh.PublicKey) bool { return ssh.FingerprintSHA256(k) == a.Fingerprint }) {
+			e.answered = append(e.answered, a.Key)
+		}
 	}
 }
 
