@@ -85,6 +85,7 @@ type setup struct {
 	notEC2    bool
 	gated     bool
 	pki       *pki.PKI // default testPKI
+	getent    string   // users.getent (default "none")
 }
 
 func newFixture(t testing.TB, s setup) *fixture {
@@ -139,6 +140,9 @@ func newFixture(t testing.TB, s setup) *fixture {
 	cfg.Trust.CA = f.caPEM
 	cfg.Platform.SysfsRoot = sysfs
 	cfg.Users.Getent = "none"
+	if s.getent != "" {
+		cfg.Users.Getent = s.getent
+	}
 	if s.keyMemory != 0 {
 		cfg.Service.KeyMemory.Duration = s.keyMemory
 	}

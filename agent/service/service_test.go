@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -44,6 +47,30 @@ func TestWarmLoginsCostOneRequestEach(t *testing.T) {
 				t.Errorf("IMDS requests for %d logins (-want +got):\n%s", n, diff)
 			}
 		})
+	}
+}
+
+func TestSignedAttemptFromMemoryRunsNoGetent(t *testing.T) {
+	// A getent that knows every user and counts its runs.
+	dir := t.TempDir()
+	calls := filepath.Join(dir, "calls")
+	getent := filepath.Join(dir, "getent")
+	script := "#!/bin/sh\necho x >> " + calls + "\necho \"$3:x:1000:1000::/home/$3:/bin/sh\"\n"
+	if err := os.WriteFile(getent, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	const n = 3
+	f := newFixture(t, setup{getent: getent})
+	f.warm()
+	for range n {
+		f.login(testUser, f.push(testUser, 0)) // a query and a signed attempt each
+	}
+	b, err := os.ReadFile(calls)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Count(string(b), "x"); got != n {
+		t.Fatalf("getent ran %d times for %d logins; want %d (the query only)", got, n, n)
 	}
 }
 
