@@ -12,7 +12,6 @@ import (
 	"os"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -302,8 +301,8 @@ func TestLoginAfterSignerRotation(t *testing.T) {
 
 func TestLoginThroughWarmServiceCostsOneIMDSRequest(t *testing.T) {
 	sshd := start(t, "")
-	var serviceLog strings.Builder
-	stop, err := testenv.StartService(&syncWriter{b: &serviceLog})
+	var serviceLog testenv.SyncBuffer
+	stop, err := testenv.StartService(&serviceLog)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -331,15 +330,4 @@ func TestLoginThroughWarmServiceCostsOneIMDSRequest(t *testing.T) {
 	if t.Failed() {
 		t.Logf("service log:\n%s", serviceLog.String())
 	}
-}
-
-type syncWriter struct {
-	mu sync.Mutex
-	b  *strings.Builder
-}
-
-func (w *syncWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.Write(p)
 }

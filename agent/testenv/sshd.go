@@ -21,7 +21,7 @@ const SSHDAddr = "127.0.0.1:22"
 // SSHD is a running sshd whose log (sshd -e) is captured.
 type SSHD struct {
 	cmd  *exec.Cmd
-	log  *syncBuffer
+	log  *SyncBuffer
 	done chan error
 }
 
@@ -66,7 +66,7 @@ AuthorizedKeysCommandUser %s
 	if out, err := exec.Command("/usr/sbin/sshd", "-t", "-f", confPath).CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("sshd -t: %v: %s", err, out)
 	}
-	s := &SSHD{log: &syncBuffer{}, done: make(chan error, 1)}
+	s := &SSHD{log: &SyncBuffer{}, done: make(chan error, 1)}
 	s.cmd = exec.Command("/usr/sbin/sshd", "-D", "-e", "-f", confPath)
 	s.cmd.Stdout, s.cmd.Stderr = s.log, s.log
 	s.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
@@ -174,18 +174,21 @@ func Fingerprint(pubPath string) (string, error) {
 	return f[1], nil
 }
 
-type syncBuffer struct {
+// SyncBuffer collects what a process writes while it runs; safe to read meanwhile.
+type SyncBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
 }
 
-func (s *syncBuffer) Write(p []byte) (int, error) {
+// Write appends p.
+func (s *SyncBuffer) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.Write(p)
 }
 
-func (s *syncBuffer) String() string {
+// String returns everything written so far.
+func (s *SyncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()

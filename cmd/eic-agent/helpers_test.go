@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
@@ -20,6 +19,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/eic-agent/eic-agent/agent/testenv"
+
 	"golang.org/x/crypto/ssh"
 
 	"github.com/eic-agent/eic-agent/agent/emulator"
@@ -36,10 +37,10 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	binPath = filepath.Join(dir, "eic-agent")
-	build := exec.Command("go", "build", "-trimpath", "-o", binPath, ".")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "build: %v\n%s", err, out)
+	// Built as shipped (static), the way the e2e tests build it.
+	if _, err := testenv.Build(dir, "eic-agent"); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.RemoveAll(dir)
 		os.Exit(1)
 	}
 	code := m.Run()
@@ -176,27 +177,9 @@ func (f *fixture) mustServe(t *testing.T, fp string) {
 	}
 }
 
-// syncBuffer collects a child's stderr for polling while it runs.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 type proc struct {
 	cmd    *exec.Cmd
-	stderr *syncBuffer
+	stderr *testenv.SyncBuffer
 	done   chan struct{}
 	err    error
 }
@@ -204,7 +187,7 @@ type proc struct {
 // start runs argv with env (and nothing else from the test's environment but PATH).
 func start(t *testing.T, env []string, argv ...string) *proc {
 	t.Helper()
-	p := &proc{cmd: exec.Command(argv[0], argv[1:]...), stderr: &syncBuffer{}, done: make(chan struct{})}
+	p := &proc{cmd: exec.Command(argv[0], argv[1:]...), stderr: &testenv.SyncBuffer{}, done: make(chan struct{})}
 	p.cmd.Env = append([]string{"PATH=" + os.Getenv("PATH")}, env...)
 	p.cmd.Stderr = p.stderr
 	if err := p.cmd.Start(); err != nil {

@@ -24,6 +24,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/eic-agent/eic-agent/agent/testenv"
+
 	"golang.org/x/crypto/ssh"
 
 	"github.com/eic-agent/eic-agent/agent/emulator"
@@ -39,10 +41,10 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	binPath = filepath.Join(dir, "eic-authorized-keys")
-	build := exec.Command("go", "build", "-trimpath", "-o", binPath, ".")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "build: %v\n%s", err, out)
+	// Built as shipped (static), the way the e2e tests build it.
+	if _, err := testenv.Build(dir, "eic-authorized-keys"); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.RemoveAll(dir)
 		os.Exit(1)
 	}
 	code := m.Run()

@@ -19,33 +19,17 @@ import (
 	"testing"
 	"time"
 
+	"github.com/eic-agent/eic-agent/agent/testenv"
+
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/eic-agent/eic-agent/agent/emulator"
 )
 
-// syncBuffer collects output written from the server's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // cli runs one command line in-process and returns its stdout and stderr.
 func cli(t *testing.T, args ...string) (string, string, error) {
 	t.Helper()
-	var stdout, stderr syncBuffer
+	var stdout, stderr testenv.SyncBuffer
 	err := (&Command{Stdout: &stdout, Stderr: &stderr}).Run(testContext(t), args)
 	return stdout.String(), stderr.String(), err
 }
@@ -53,17 +37,17 @@ func cli(t *testing.T, args ...string) (string, string, error) {
 // served is a running `serve`.
 type served struct {
 	imds, control string // addresses
-	stderr        *syncBuffer
+	stderr        *testenv.SyncBuffer
 	stop          func() error // cancels serve and returns Run's result
 }
 
 func startServe(t *testing.T, args ...string) *served {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &served{stderr: &syncBuffer{}}
+	s := &served{stderr: &testenv.SyncBuffer{}}
 	ready := make(chan [2]string, 1)
 	done := make(chan error, 1)
-	cmd := &Command{Stdout: &syncBuffer{}, Stderr: s.stderr, Ready: func(i, c string) { ready <- [2]string{i, c} }}
+	cmd := &Command{Stdout: &testenv.SyncBuffer{}, Stderr: s.stderr, Ready: func(i, c string) { ready <- [2]string{i, c} }}
 	go func() { done <- cmd.Run(ctx, args) }()
 	select {
 	case a := <-ready:
