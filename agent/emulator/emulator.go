@@ -60,7 +60,6 @@ type Emulator struct {
 	raw     map[string][]byte    // user -> served verbatim instead of blocks
 	faults  Faults
 	counts  map[string]int
-	total   int
 	// dripTicks, when set by a test, paces Faults.SlowDrip instead of a timer.
 	dripTicks <-chan time.Time
 }
@@ -181,7 +180,7 @@ func (e *Emulator) Counts() map[string]int {
 func (e *Emulator) Total() int {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	return e.total
+	return sum(e.counts)
 }
 
 // ResetCounts zeroes every counter.
@@ -192,9 +191,17 @@ func (e *Emulator) ResetCounts() { e.TakeCounts() }
 func (e *Emulator) TakeCounts() (map[string]int, int) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	out, total := e.counts, e.total
-	e.counts, e.total = map[string]int{}, 0
-	return out, total
+	out := e.counts
+	e.counts = map[string]int{}
+	return out, sum(out)
+}
+
+func sum(counts map[string]int) int {
+	n := 0
+	for _, v := range counts {
+		n += v
+	}
+	return n
 }
 
 // countKey normalises a path the way IMDS does when it routes: trailing slashes do not matter.

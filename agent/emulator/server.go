@@ -29,7 +29,6 @@ func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	key := countKey(r.URL.Path)
 	e.mu.Lock()
 	e.counts[key]++
-	e.total++
 	f := e.faults // SetFaults copies Chain, so f never shares memory a later call mutates
 	p := e.pki
 	out := reply{w: w, r: r, drip: f.SlowDrip, ticks: e.dripTicks, closed: e.closed}
