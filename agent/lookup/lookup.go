@@ -16,6 +16,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/eic-agent/eic-agent/agent/config"
+
 	"go.uber.org/zap"
 
 	"github.com/eic-agent/eic-agent/agent/bundle"
@@ -278,15 +280,12 @@ func fetchStaples(ctx context.Context, c *imds.Client, names []string) ([][]byte
 	return out, nil
 }
 
-// DefaultDomains is upstream's allow-list of service domains (SPEC "meta-data/services/domain").
-var DefaultDomains = []string{"amazonaws.com", "amazonaws.com.cn", "c2s.ic.gov", "sc2s.sgov.gov"}
-
 // checkDomain refuses a domain that is not allowed: building the expected signer name from an
 // attacker-chosen domain would let anyone holding a public certificate for
 // managed-ssh-signer.x.attacker.example sign keys.
 func checkDomain(domain string, allowed []string) error {
 	if len(allowed) == 0 {
-		allowed = DefaultDomains
+		allowed = config.Default().AllowedDomains()
 	}
 	if slices.Contains(allowed, domain) {
 		return nil

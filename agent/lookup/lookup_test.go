@@ -3,6 +3,8 @@ package lookup
 import (
 	"strings"
 	"testing"
+
+	"github.com/eic-agent/eic-agent/agent/config"
 )
 
 func TestValidateUser(t *testing.T) {
@@ -66,7 +68,7 @@ func TestCheckDomain(t *testing.T) {
 		{"china-accepted", "amazonaws.com.cn", nil, true},
 		{"attacker-refused", "attacker.example", nil, false},
 		{"suffix-trick-refused", "amazonaws.com.attacker.example", nil, false},
-		{"configured-extra-accepted", "example.internal", append(append([]string{}, DefaultDomains...), "example.internal"), true},
+		{"configured-extra-accepted", "example.internal", append(config.Default().AllowedDomains(), "example.internal"), true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
