@@ -21,6 +21,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/eic-agent/eic-agent/agent/imds"
+
 	"github.com/BurntSushi/toml"
 
 	"github.com/eic-agent/eic-agent/agent/localfile"
@@ -33,12 +35,6 @@ const DefaultPath = "/etc/eic-agent/config.toml"
 // MaxFileSize bounds how much of a config file Load reads; a larger file is an
 // error rather than a partial read.
 const MaxFileSize = 1 << 20
-
-// The IMDS endpoints of the two endpoint modes.
-const (
-	IPv4Endpoint = "http://169.254.169.254"
-	IPv6Endpoint = "http://[fd00:ec2::254]"
-)
 
 // Config is the whole configuration file. New tables (such as a later
 // [service] table) are added as new fields with their own toml tag; Parse's
@@ -250,9 +246,9 @@ func (c Config) IMDSEndpoint() string {
 		return strings.TrimSuffix(c.IMDS.Endpoint, "/")
 	}
 	if c.IMDS.EndpointMode == "ipv6" {
-		return IPv6Endpoint
+		return imds.IPv6Endpoint
 	}
-	return IPv4Endpoint
+	return imds.DefaultEndpoint
 }
 
 // builtinDomains is upstream's allow-list of IMDS services/domain values.
