@@ -19,6 +19,14 @@ var (
 	userRe = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9@._-]{0,30}[A-Za-z0-9$_-]?$`)
 )
 
+// ValidInstanceID reports whether id has the shape of an EC2 instance id ("i-" and 8..32
+// lowercase hex digits).
+func ValidInstanceID(id string) bool { return instanceIDRe.MatchString(id) }
+
+// ValidUser reports whether user matches SendSSHPublicKey's InstanceOSUser constraint (1..32
+// characters): no other name can ever have keys, and only such a name goes into a request path.
+func ValidUser(user string) bool { return len(user) <= 32 && userRe.MatchString(user) }
+
 // invalid reports a served value of the wrong shape.
 func invalid(path, format string, args ...any) *Error {
 	return &Error{Path: "meta-data/" + path, Err: fmt.Errorf("%w: "+format, append([]any{ErrInvalid}, args...)...)}
@@ -62,7 +70,7 @@ func (c *Client) Domain(ctx context.Context) (string, error) {
 // Keys returns the key bundle for user, or ErrNotFound itself when IMDS has none (404). A
 // user name that SendSSHPublicKey would refuse is an ErrBadArgument, without a request.
 func (c *Client) Keys(ctx context.Context, user string) ([]byte, error) {
-	if len(user) > 32 || !userRe.MatchString(user) {
+	if !ValidUser(user) {
 		return nil, fmt.Errorf("imds keys: %w: %s is not a user name EC2 Instance Connect can push keys for",
 			ErrBadArgument, quoted(user))
 	}

@@ -16,8 +16,9 @@ import (
 	"fmt"
 	"io/fs"
 	"path/filepath"
-	"regexp"
 	"strings"
+
+	"github.com/eic-agent/eic-agent/agent/imds"
 
 	"github.com/eic-agent/eic-agent/agent/localfile"
 )
@@ -64,8 +65,6 @@ const DefaultSysfsRoot = "/sys"
 // maxRead bounds each sysfs read; the real files are a few dozen bytes.
 const maxRead = 4 << 10
 
-var instanceIDRe = regexp.MustCompile(`^i-[0-9a-f]{8,32}$`)
-
 // Detect inspects sysfsRoot (DefaultSysfsRoot when empty) following the
 // upstream order: hypervisor/uuid decides when it exists, the board asset tag
 // only when it does not.
@@ -94,7 +93,7 @@ func Detect(sysfsRoot string) Result {
 		return Result{Kind: NotEC2, Reason: fmt.Sprintf("read %s: %v", tagPath, err)}
 	}
 	tag = strings.TrimSpace(tag)
-	if !instanceIDRe.MatchString(tag) {
+	if !imds.ValidInstanceID(tag) {
 		return Result{Kind: NotEC2, Reason: fmt.Sprintf("%s is %q, which is not an instance id", tagPath, truncate(tag))}
 	}
 	return Result{Kind: Nitro, AssetTag: tag, Reason: tagPath + " holds instance id " + tag}
