@@ -6,13 +6,14 @@ LDFLAGS   := -s -w -X main.version=$(VERSION)
 GOFLAGS_BUILD := -trimpath -ldflags '$(LDFLAGS)'
 CMDS      := $(notdir $(wildcard cmd/*))
 
-.PHONY: help build test lint unit fuzz bench clean e2e e2e-deps demo units-check nspawn nspawn-deps
+.PHONY: help build test lint unit fuzz bench clean e2e e2e-deps demo units-check nspawn nspawn-deps vectors
 
 help:
 	@echo "make build   static binaries for every cmd/ into $(BIN)/"
 	@echo "make test    gofmt, go vet and go test -race ./... (what CI runs)"
 	@echo "make fuzz    run each fuzz target for FUZZTIME (default 20s)"
 	@echo "make bench   benchmarks with -benchmem"
+	@echo "make vectors regenerate the OpenSSL-made signer and key bundle test vectors (commit them)"
 	@echo "make demo    (root) a real sshd login against the emulator, in private namespaces"
 	@echo "make e2e     (root) the end-to-end login tests with real sshd and ssh"
 	@echo "make units-check  systemd-analyze verify + security (exposure <= 2.0) of systemd/"
@@ -41,6 +42,12 @@ fuzz:
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+# The OpenSSL-made test vectors (openssl and ssh-keygen only). The outputs are committed; the
+# manifests beside them (agent/signer/testdata/*.tsv, cmd/eic-authorized-keys/testdata/bundles.tsv)
+# are kept by hand. Regenerating changes every key, not what any case must do.
+vectors:
+	sh agent/signer/testdata/mkvectors.sh agent/signer/testdata/vectors cmd/eic-authorized-keys/testdata/vectors
 
 # The systemd units must verify without a warning and keep an exposure of 2.0 or lower.
 units-check:
