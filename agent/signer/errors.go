@@ -7,10 +7,14 @@ type Reason string
 
 // Reasons for rejecting a signer chain or its staples.
 const (
-	ReasonBadInput      Reason = "bad-input"       // the caller passed no roots, no expected name or no time
-	ReasonBadChain      Reason = "bad-chain"       // the signer-cert document is not a clean PEM certificate chain
-	ReasonUntrusted     Reason = "untrusted-chain" // no chain to a trusted root at Now (includes expiry)
-	ReasonWrongName     Reason = "wrong-signer-name"
+	ReasonBadInput  Reason = "bad-input"       // the caller passed no roots, no expected name or no time
+	ReasonBadChain  Reason = "bad-chain"       // the signer-cert document is not a clean PEM certificate chain
+	ReasonUntrusted Reason = "untrusted-chain" // no chain to a trusted root at Now (includes expiry)
+	ReasonWrongName Reason = "wrong-signer-name"
+	// ReasonNameConstraint: a CA in the chain is constrained away from the signer's name.
+	ReasonNameConstraint Reason = "signer-name-constrained"
+	// ReasonUsage: a certificate in the chain does not allow any of signerUsages.
+	ReasonUsage         Reason = "signer-usage-not-allowed"
 	ReasonNotRSA        Reason = "signer-not-rsa"
 	ReasonWeakKey       Reason = "signer-weak-key" // RSA key below MinRSABits
 	ReasonStapleMissing Reason = "staple-missing"
@@ -33,6 +37,10 @@ func (r Reason) advice() string {
 		return "check the system clock and that the trust store holds the issuing root (truststore in the config)"
 	case ReasonWrongName:
 		return "the certificate is not for this region and domain; check placement/region and services/domain, or suspect IMDS tampering"
+	case ReasonNameConstraint:
+		return "a CA in the chain may not issue the signer's name; suspect IMDS tampering or a mis-issued certificate"
+	case ReasonUsage:
+		return "a CA in the chain may not issue TLS certificates such as the signer; suspect IMDS tampering"
 	case ReasonNotRSA:
 		return "the service only signs with RSA; suspect IMDS tampering"
 	case ReasonWeakKey:

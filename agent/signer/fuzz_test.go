@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/eic-agent/eic-agent/agent/emulator/pki"
+	"golang.org/x/crypto/ocsp"
 )
 
 // FuzzVerify feeds arbitrary chain and staple bytes to Verify. It must never panic, every error
@@ -51,5 +52,44 @@ func FuzzVerify(f *testing.F) {
 				t.Fatalf("accepted chain link %d: %v", i, err)
 			}
 		}
+	})
+}
+
+// FuzzCheckStaple feeds arbitrary responses to CheckStaple. It must never panic, every error must
+// be an *Error on one line, and an accepted staple must carry a signature that the issuer's key,
+// or the key of a certificate the issuer signed, verifies.
+func FuzzCheckStaple(f *testing.F) {
+	p := newPKI(f, pki.Options{})
+	S, I := p.Signer.Cert, p.Intermediate.Cert
+	for _, spec := range []pki.StapleSpec{{}, {Certs: pki.CertsIssuer}, {Certs: pki.CertsIssuerChain},
+		{Certs: pki.CertsJunk}, {Delegated: true}, {Unrelated: true}, {Status: pki.Revoked}} {
+		f.Add(mkStaple(f, p, S, spec))
+	}
+	f.Fuzz(func(t *testing.T, der []byte) {
+		_, err := CheckStaple(der, S, I, testNow)
+		if err != nil {
+			var e *Error
+			if !errors.As(err, &e) || strings.ContainsAny(err.Error(), "\n\r") {
+				t.Fatalf("CheckStaple: got %T %q, want a one-line *Error", err, err)
+			}
+			return
+		}
+		s, perr := parseStaple(der)
+		if perr != nil {
+			t.Fatalf("accepted a staple that does not parse: %v", perr)
+		}
+		resp, perr := ocsp.ParseResponseForCert(s.der, S, I)
+		if perr == nil && resp.Status == ocsp.Good {
+			return
+		}
+		for _, c := range s.certs {
+			if c.CheckSignatureFrom(I) != nil {
+				continue
+			}
+			if resp, perr := ocsp.ParseResponseForCert(s.der, S, nil); perr == nil && resp.CheckSignatureFrom(c) == nil {
+				return
+			}
+		}
+		t.Fatalf("accepted a staple that neither the issuer nor a certificate it signed has signed")
 	})
 }

@@ -3,16 +3,29 @@
 //
 // Contract: Verify takes the signer-cert document, the OCSP staples, a root pool, the expected
 // subject name and the time, and returns the signer's RSA key only when all of this holds at that
-// time: the document is a clean PEM chain with the signer first; the signer's subject CN is exactly
-// the expected name and its key is RSA of at least MinRSABits; the chain verifies to one of the
-// given roots (the served certificates are only intermediate candidates, never trust anchors); and
-// every certificate of the verified chain except the anchor has a current, good OCSP staple signed
-// by its issuer or by a responder the issuer delegated. Staples are matched to certificates by the
-// CertID inside each response, never by name or order.
+// time:
+//   - the document is a clean PEM chain with the signer first, and the chain verifies to one of the
+//     given roots (the served certificates are only intermediate candidates, never trust anchors);
+//   - the name: the signer's only subject CN is exactly the expected name; when it has DNS SANs the
+//     name is one of them and crypto/x509 verifies the chain for it; name constraints of every CA
+//     in the chain permit the name (applied to the CN when there are no DNS SANs, as OpenSSL does,
+//     since crypto/x509 ignores the CN), so a CA constrained away from the domain cannot mint it;
+//   - every certificate of the chain allows server or client authentication (signerUsages);
+//   - its key is RSA of at least MinRSABits;
+//   - every certificate of the verified chain except the anchor has a current, good OCSP staple
+//     signed by its issuer, or by a responder the issuer delegated (see authorise). The staple's
+//     certs field only helps find the signing key: a staple signed by the issuer is good whatever
+//     that field holds, which is what `openssl ocsp -VAfile ISSUER` accepts too.
+//
+// Staples are matched to certificates by the CertID inside each response, never by name or order.
+// A verified Signer must not be used past NotAfter (the chain's and any delegated responder's
+// expiry) or NextUpdate (the earliest staple's).
 //
 // The package is pure: it reads no clock, file, environment or network, and it fails closed: any
 // doubt is an *Error with a Reason. It never hand-rolls crypto: signatures are checked by
-// crypto/x509 and golang.org/x/crypto/ocsp; this package only parses the CertID to match staples.
+// crypto/x509 and golang.org/x/crypto/ocsp; this package only decodes the CertIDs (to match
+// staples) and the certs field (to try its certificates as delegated responders) with
+// encoding/asn1.
 package signer
 
 import (
@@ -21,6 +34,8 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -63,6 +78,48 @@ func ExpectedCN(region, domain string) string {
 
 // Verify checks the signer chain and its staples at in.Now. Every error is an *Error.
 func Verify(in Input) (*Signer, error) {
+	chains, err := VerifyChain(in)
+	if err != nil {
+		return nil, err
+	}
+	if len(in.Staples) > MaxStaples {
+		return nil, fail(ReasonMalformed, "", "%d staples, at most %d allowed", len(in.Staples), MaxStaples)
+	}
+	staples, unparseable := parseStaples(in.Staples)
+	// Several chains can verify (cross-signed roots); take the first whose staples all check out,
+	// and report the first chain's failure when none does.
+	var first error
+	for _, chain := range chains {
+		res, err := checkRevocation(chain, staples, unparseable, in.Now)
+		if err != nil {
+			if first == nil {
+				first = err
+			}
+			continue
+		}
+		// checkLeaf has seen that the key is RSA.
+		s := &Signer{Key: chain[0].PublicKey.(*rsa.PublicKey), Chain: chain, NextUpdate: res.NextUpdate,
+			NotAfter: earliest(chain[0].NotAfter, res.ResponderNotAfter)}
+		for _, c := range chain[1:] {
+			s.NotAfter = earliest(s.NotAfter, c.NotAfter)
+		}
+		return s, nil
+	}
+	return nil, first
+}
+
+// signerUsages are the extended key usages the whole signer chain must allow, at least one of
+// them through every certificate (crypto/x509's nesting rule; no EKU at all allows any). AWS
+// issues the signer from its public TLS hierarchy, whose intermediates allow server and client
+// authentication; a CA limited to anything else (e-mail protection, code signing) has no right
+// to issue it.
+var signerUsages = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}
+
+// VerifyChain checks the signer-cert document alone, without staples: the chain parses strictly,
+// the signer's name and key are right, name constraints anywhere in the chain permit that name,
+// the chain allows signerUsages, and it leads to in.Roots at in.Now. It returns every chain that
+// holds, leaf first. Every error is an *Error.
+func VerifyChain(in Input) ([][]*x509.Certificate, error) {
 	switch {
 	case in.Roots == nil:
 		// x509 would fall back to the system pool, which honours SSL_CERT_FILE.
@@ -78,53 +135,100 @@ func Verify(in Input) (*Signer, error) {
 		return nil, err
 	}
 	leaf := certs[0]
-	key, err := checkLeaf(leaf, in.ExpectedCN)
-	if err != nil {
+	if err := checkLeaf(leaf, in.ExpectedCN); err != nil {
 		return nil, err
 	}
-
 	inter := x509.NewCertPool()
 	for _, c := range certs[1:] {
 		inter.AddCert(c)
 	}
-	chains, err := leaf.Verify(x509.VerifyOptions{
+	opts := x509.VerifyOptions{
 		Roots:         in.Roots,
 		Intermediates: inter,
 		CurrentTime:   in.Now,
-		KeyUsages:     []x509.ExtKeyUsage{x509.ExtKeyUsageAny},
-	})
+		KeyUsages:     signerUsages,
+	}
+	if len(leaf.DNSNames) > 0 {
+		// crypto/x509 applies every CA's name constraints to the SANs, and checks the name.
+		opts.DNSName = in.ExpectedCN
+	}
+	chains, err := leaf.Verify(opts)
 	if err != nil {
-		return nil, &Error{Reason: ReasonUntrusted, Subject: leaf.Subject.CommonName, Detail: err.Error(), Err: err}
+		return nil, chainError(leaf, err)
 	}
-
-	if len(in.Staples) > MaxStaples {
-		return nil, fail(ReasonMalformed, "", "%d staples, at most %d allowed", len(in.Staples), MaxStaples)
+	if len(leaf.DNSNames) > 0 {
+		return chains, nil
 	}
-	staples, unparseable := parseStaples(in.Staples)
-	// Several chains can verify (cross-signed roots); take the first whose staples all check out,
-	// and report the first chain's failure when none does.
-	var first error
+	// Without DNS SANs crypto/x509 checks no name at all against constraints (it ignores the CN),
+	// so a CA permitted only .evil.example could mint the signer's name. Apply them to the CN, as
+	// OpenSSL does.
+	var ok [][]*x509.Certificate
+	var first *Error
 	for _, chain := range chains {
-		next, err := checkRevocation(chain, staples, unparseable, in.Now)
-		if err != nil {
+		if err := checkCNConstraints(chain, in.ExpectedCN); err != nil {
 			if first == nil {
 				first = err
 			}
 			continue
 		}
-		s := &Signer{Key: key, Chain: chain, NextUpdate: next, NotAfter: chain[0].NotAfter}
-		for _, c := range chain[1:] {
-			if c.NotAfter.Before(s.NotAfter) {
-				s.NotAfter = c.NotAfter
-			}
-		}
-		return s, nil
+		ok = append(ok, chain)
 	}
-	return nil, first
+	if len(ok) == 0 {
+		return nil, first
+	}
+	return ok, nil
 }
 
-// checkLeaf checks the signer's name and key before any signature work.
-func checkLeaf(leaf *x509.Certificate, want string) (*rsa.PublicKey, error) {
+// chainError turns a crypto/x509 verification failure into an *Error with the most specific reason.
+func chainError(leaf *x509.Certificate, err error) *Error {
+	r := ReasonUntrusted
+	var inv x509.CertificateInvalidError
+	var host x509.HostnameError
+	switch {
+	case errors.As(err, &inv) && inv.Reason == x509.CANotAuthorizedForThisName:
+		r = ReasonNameConstraint
+	case errors.As(err, &inv) && inv.Reason == x509.IncompatibleUsage:
+		r = ReasonUsage
+	case errors.As(err, &host):
+		r = ReasonWrongName
+	}
+	return &Error{Reason: r, Subject: leaf.Subject.CommonName, Detail: err.Error(), Err: err}
+}
+
+// checkCNConstraints applies the DNS name constraints of every CA in a verified chain (the anchor
+// too, as crypto/x509 and OpenSSL do) to the signer's CN.
+func checkCNConstraints(chain []*x509.Certificate, cn string) *Error {
+	for _, ca := range chain[1:] {
+		if len(ca.PermittedDNSDomains) > 0 && !slices.ContainsFunc(ca.PermittedDNSDomains,
+			func(c string) bool { return matchDNSConstraint(cn, c) }) {
+			return fail(ReasonNameConstraint, cn, "CA %q may only issue names in %q", ca.Subject.CommonName, ca.PermittedDNSDomains)
+		}
+		if i := slices.IndexFunc(ca.ExcludedDNSDomains, func(c string) bool { return matchDNSConstraint(cn, c) }); i >= 0 {
+			return fail(ReasonNameConstraint, cn, "CA %q may not issue names in %q", ca.Subject.CommonName, ca.ExcludedDNSDomains[i])
+		}
+	}
+	return nil
+}
+
+// matchDNSConstraint reports whether a DNS name lies within a dNSName constraint (RFC 5280
+// 4.2.1.10): an empty constraint holds every name; "example.com" holds that name and every name
+// below it; ".example.com" only the names below it. Case does not matter. This is the rule of
+// crypto/x509 and of OpenSSL's nc_dns.
+func matchDNSConstraint(name, constraint string) bool {
+	name, constraint = strings.ToLower(name), strings.ToLower(constraint)
+	switch {
+	case constraint == "":
+		return true
+	case strings.HasPrefix(constraint, "."):
+		return len(name) > len(constraint) && strings.HasSuffix(name, constraint)
+	}
+	return name == constraint || strings.HasSuffix(name, "."+constraint)
+}
+
+// checkLeaf checks the signer's name and key before any signature work. When the signer carries
+// DNS SANs, the expected name must be one of them too: a client that checks SANs (as TLS does)
+// must see the same name we do.
+func checkLeaf(leaf *x509.Certificate, want string) error {
 	cn := leaf.Subject.CommonName
 	n := 0
 	for _, atv := range leaf.Subject.Names {
@@ -134,19 +238,22 @@ func checkLeaf(leaf *x509.Certificate, want string) (*rsa.PublicKey, error) {
 	}
 	// pkix.Name keeps only the last CN: with several, the name we compare is ambiguous.
 	if n != 1 {
-		return nil, fail(ReasonWrongName, cn, "subject has %d CN attributes, want exactly one, %q", n, want)
+		return fail(ReasonWrongName, cn, "subject has %d CN attributes, want exactly one, %q", n, want)
 	}
 	if cn != want {
-		return nil, fail(ReasonWrongName, cn, "subject CN is not %q", want)
+		return fail(ReasonWrongName, cn, "subject CN is not %q", want)
+	}
+	if len(leaf.DNSNames) > 0 && !slices.ContainsFunc(leaf.DNSNames, func(d string) bool { return strings.EqualFold(d, want) }) {
+		return fail(ReasonWrongName, cn, "DNS names %q do not include %q", leaf.DNSNames, want)
 	}
 	key, ok := leaf.PublicKey.(*rsa.PublicKey)
 	if !ok {
-		return nil, fail(ReasonNotRSA, cn, "key is %v, want RSA", leaf.PublicKeyAlgorithm)
+		return fail(ReasonNotRSA, cn, "key is %v, want RSA", leaf.PublicKeyAlgorithm)
 	}
 	if bits := key.N.BitLen(); bits < MinRSABits {
-		return nil, fail(ReasonWeakKey, cn, "RSA key has %d bits, want at least %d", bits, MinRSABits)
+		return fail(ReasonWeakKey, cn, "RSA key has %d bits, want at least %d", bits, MinRSABits)
 	}
-	return key, nil
+	return nil
 }
 
 // parseChain strictly parses the signer-cert document: CERTIFICATE blocks without headers,

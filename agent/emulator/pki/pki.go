@@ -15,6 +15,7 @@ import (
 	"crypto/sha256"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/asn1"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/pem"
@@ -217,6 +218,47 @@ type StapleSpec struct {
 	Unrelated bool
 	// IssuerHash selects the CertID hash (default SHA-1).
 	IssuerHash crypto.Hash
+	// Certs replaces what the response's certs field carries (RFC 6960 lets it hold whatever
+	// helps a client; it never changes who may sign). The signature is unaffected: it covers
+	// only the response data.
+	Certs Certs
+}
+
+// Certs is what an OCSP response's certs field carries.
+type Certs int
+
+// The forms of the certs field seen from real responders and from OpenSSL.
+const (
+	CertsDefault     Certs = iota // the delegated responder when Delegated, else nothing
+	CertsNone                     // nothing, even for a delegated responder
+	CertsIssuer                   // the issuer itself: `openssl ocsp -rsigner CA`'s default
+	CertsIssuerChain              // the issuer and the certificates above it
+	CertsJunk                     // an unrelated certificate, then the issuer
+)
+
+// String names the form as the emulator's flags and control API spell it.
+func (c Certs) String() string {
+	switch c {
+	case CertsNone:
+		return "none"
+	case CertsIssuer:
+		return "issuer"
+	case CertsIssuerChain:
+		return "issuer-chain"
+	case CertsJunk:
+		return "junk"
+	}
+	return "default"
+}
+
+// ParseCerts is the inverse of Certs.String.
+func ParseCerts(s string) (Certs, error) {
+	for c := CertsDefault; c <= CertsJunk; c++ {
+		if c.String() == s {
+			return c, nil
+		}
+	}
+	return 0, fmt.Errorf("unknown staple certs form %q (want default, none, issuer, issuer-chain or junk)", s)
 }
 
 // Staple makes a DER OCSP response about cert (the signer or the intermediate of this PKI).
@@ -272,7 +314,26 @@ func (p *PKI) Staple(cert *x509.Certificate, spec StapleSpec) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("create OCSP response for %q: %w", cert.Subject.CommonName, err)
 	}
-	return der, nil
+	var certs [][]byte
+	switch spec.Certs {
+	case CertsDefault:
+		return der, nil
+	case CertsNone:
+	case CertsIssuer:
+		certs = [][]byte{issuer.Cert.Raw}
+	case CertsIssuerChain:
+		certs = [][]byte{issuer.Cert.Raw}
+		if issuer.Cert.Equal(p.Intermediate.Cert) {
+			certs = append(certs, p.Root.Cert.Raw)
+		}
+	case CertsJunk:
+		junk, err := newCA("Junk Certificate", nil, p.now.Add(-time.Hour), p.now.Add(24*time.Hour))
+		if err != nil {
+			return nil, err
+		}
+		certs = [][]byte{junk.Cert.Raw, issuer.Cert.Raw}
+	}
+	return replaceCerts(der, certs)
 }
 
 // StapleBase64 is Staple encoded the way IMDS serves it.
@@ -345,4 +406,40 @@ func issue(tmpl *x509.Certificate, self crypto.Signer, parent *Authority) (*x509
 		return nil, fmt.Errorf("issue %q: %w", tmpl.Subject.CommonName, err)
 	}
 	return x509.ParseCertificate(der)
+}
+
+// replaceCerts re-encodes a DER OCSP response with another certs field. The signature covers
+// only tbsResponseData, so the response stays validly signed.
+func replaceCerts(der []byte, certs [][]byte) ([]byte, error) {
+	type responseBytes struct {
+		Type     asn1.ObjectIdentifier
+		Response []byte
+	}
+	type response struct {
+		Status asn1.Enumerated
+		Bytes  responseBytes `asn1:"explicit,tag:0"`
+	}
+	type basic struct {
+		TBS       asn1.RawValue
+		SigAlg    asn1.RawValue
+		Signature asn1.RawValue
+		Certs     []asn1.RawValue `asn1:"explicit,tag:0,optional"`
+	}
+	var r response
+	if _, err := asn1.Unmarshal(der, &r); err != nil {
+		return nil, fmt.Errorf("replace staple certs: %w", err)
+	}
+	var b basic
+	if _, err := asn1.Unmarshal(r.Bytes.Response, &b); err != nil {
+		return nil, fmt.Errorf("replace staple certs: %w", err)
+	}
+	b.Certs = nil
+	for _, c := range certs {
+		b.Certs = append(b.Certs, asn1.RawValue{FullBytes: c})
+	}
+	var err error
+	if r.Bytes.Response, err = asn1.Marshal(b); err != nil {
+		return nil, fmt.Errorf("replace staple certs: %w", err)
+	}
+	return asn1.Marshal(r)
 }
