@@ -3,10 +3,13 @@
 #
 # Everything cryptographic is done by the openssl CLI (and ssh-keygen for the user keys), the way
 # AWS's own unit tests make their fixtures, so that our Go verifier is checked against material it
-# did not make itself. SIGNER_DIR receives certificates, OCSP staples and the manifests that
-# agent/signer's vectors_test.go reads; BUNDLE_DIR receives a signer, staples and key bundles for
-# cmd/eic-authorized-keys's tests. Both are wiped and rewritten; keys are random, the structure is
-# fixed. Private keys never leave the temporary directory.
+# did not make itself. SIGNER_DIR receives certificates and OCSP staples for agent/signer's
+# vectors_test.go, BUNDLE_DIR a saved signer, staples and key bundles for cmd/eic-authorized-keys's
+# vectors_test.go; each gets a README naming every file. What each vector must do is kept by hand
+# in the manifests beside them (agent/signer/testdata/*.tsv, cmd/eic-authorized-keys/testdata/
+# bundles.tsv), so the file names here are their contract. Both directories are wiped and
+# rewritten; keys are random, the structure is fixed. Private keys never leave the temporary
+# directory.
 #
 # Times: certificates are valid from now for 100 years; the tests verify at the fixed time written
 # to `now` (generation + 1 day). OpenSSL's own OCSP check reads the real clock, so every staple's
@@ -36,103 +39,38 @@ printf '%s\n' "$now" > "$out/now"
 readme="$work/README"
 doc() { printf '%-34s %s\n' "$1" "$2" >> "$readme"; }
 
-cat > "$work/ext.cnf" <<EOF
-[root]
-basicConstraints = critical, CA:TRUE
-keyUsage = critical, keyCertSign, cRLSign
-subjectKeyIdentifier = hash
-
-[ca]
-basicConstraints = critical, CA:TRUE
-keyUsage = critical, keyCertSign, cRLSign
-subjectKeyIdentifier = hash
-authorityKeyIdentifier = keyid:always
-
-[nc_evil]
-basicConstraints = critical, CA:TRUE
-keyUsage = critical, keyCertSign, cRLSign
-subjectKeyIdentifier = hash
-authorityKeyIdentifier = keyid:always
-nameConstraints = critical, permitted;DNS:.evil.example
-
-[nc_excl]
-basicConstraints = critical, CA:TRUE
-keyUsage = critical, keyCertSign, cRLSign
-subjectKeyIdentifier = hash
-authorityKeyIdentifier = keyid:always
-nameConstraints = critical, excluded;DNS:amazonaws.com
-
-[nc_ok]
-basicConstraints = critical, CA:TRUE
-keyUsage = critical, keyCertSign, cRLSign
-subjectKeyIdentifier = hash
-authorityKeyIdentifier = keyid:always
-nameConstraints = critical, permitted;DNS:amazonaws.com
-
-[eku_email]
-basicConstraints = critical, CA:TRUE
-keyUsage = critical, keyCertSign, cRLSign
-subjectKeyIdentifier = hash
-authorityKeyIdentifier = keyid:always
-extendedKeyUsage = emailProtection
-
-[eku_server]
-basicConstraints = critical, CA:TRUE
-keyUsage = critical, keyCertSign, cRLSign
-subjectKeyIdentifier = hash
-authorityKeyIdentifier = keyid:always
-extendedKeyUsage = serverAuth
-
-[notca]
-basicConstraints = critical, CA:FALSE
-keyUsage = critical, digitalSignature, keyCertSign
-subjectKeyIdentifier = hash
-authorityKeyIdentifier = keyid:always
-
-[leaf]
-basicConstraints = critical, CA:FALSE
-keyUsage = critical, digitalSignature, keyEncipherment
-extendedKeyUsage = serverAuth, clientAuth
-subjectKeyIdentifier = hash
-authorityKeyIdentifier = keyid
-
-[leaf_san]
-basicConstraints = critical, CA:FALSE
-keyUsage = critical, digitalSignature, keyEncipherment
-extendedKeyUsage = serverAuth, clientAuth
-subjectKeyIdentifier = hash
-authorityKeyIdentifier = keyid
-subjectAltName = DNS:$NAME
-
-[leaf_othersan]
-basicConstraints = critical, CA:FALSE
-keyUsage = critical, digitalSignature, keyEncipherment
-extendedKeyUsage = serverAuth, clientAuth
-subjectKeyIdentifier = hash
-authorityKeyIdentifier = keyid
-subjectAltName = DNS:$OTHER_NAME
-
-[leaf_extrasan]
-basicConstraints = critical, CA:FALSE
-keyUsage = critical, digitalSignature, keyEncipherment
-extendedKeyUsage = serverAuth, clientAuth
-subjectKeyIdentifier = hash
-authorityKeyIdentifier = keyid
-subjectAltName = DNS:www.example.com, DNS:$NAME
-
-[responder]
-basicConstraints = critical, CA:FALSE
-keyUsage = critical, digitalSignature
-extendedKeyUsage = OCSPSigning
-subjectKeyIdentifier = hash
-authorityKeyIdentifier = keyid
-
-[responder_noeku]
-basicConstraints = critical, CA:FALSE
-keyUsage = critical, digitalSignature
-subjectKeyIdentifier = hash
-authorityKeyIdentifier = keyid
-EOF
+# Certificate profiles. Every CA has critical basicConstraints and keyUsage and key identifiers,
+# every leaf an AKI, so that openssl verify -x509_strict refuses a chain only for the reason a case
+# is about.
+ca_profile() {
+	printf '[%s]\nbasicConstraints = critical, CA:TRUE\nkeyUsage = critical, keyCertSign, cRLSign\n' "$1"
+	printf 'subjectKeyIdentifier = hash\nauthorityKeyIdentifier = keyid:always\n%s\n\n' "$2"
+}
+leaf_profile() {
+	printf '[%s]\nbasicConstraints = critical, CA:FALSE\nkeyUsage = critical, %s\n' "$1" "$2"
+	printf 'subjectKeyIdentifier = hash\nauthorityKeyIdentifier = keyid\n%s\n\n' "$3"
+}
+signer_usage="digitalSignature, keyEncipherment"
+{
+	printf '[root]\nbasicConstraints = critical, CA:TRUE\nkeyUsage = critical, keyCertSign, cRLSign\n'
+	printf 'subjectKeyIdentifier = hash\n\n'
+	ca_profile ca ""
+	ca_profile nc_evil "nameConstraints = critical, permitted;DNS:.evil.example"
+	ca_profile nc_excl "nameConstraints = critical, excluded;DNS:amazonaws.com"
+	ca_profile nc_ok "nameConstraints = critical, permitted;DNS:amazonaws.com"
+	ca_profile eku_email "extendedKeyUsage = emailProtection"
+	ca_profile eku_server "extendedKeyUsage = serverAuth"
+	leaf_profile notca "digitalSignature, keyCertSign" ""
+	leaf_profile leaf "$signer_usage" "extendedKeyUsage = serverAuth, clientAuth"
+	leaf_profile leaf_san "$signer_usage" "extendedKeyUsage = serverAuth, clientAuth
+subjectAltName = DNS:$NAME"
+	leaf_profile leaf_othersan "$signer_usage" "extendedKeyUsage = serverAuth, clientAuth
+subjectAltName = DNS:$OTHER_NAME"
+	leaf_profile leaf_extrasan "$signer_usage" "extendedKeyUsage = serverAuth, clientAuth
+subjectAltName = DNS:www.example.com, DNS:$NAME"
+	leaf_profile responder digitalSignature "extendedKeyUsage = OCSPSigning"
+	leaf_profile responder_noeku digitalSignature ""
+} > "$work/ext.cnf"
 
 # openssl ca is only used for certificates with fixed dates in the past.
 mkdir "$work/newcerts"
@@ -156,7 +94,7 @@ serial=4096
 index="$work/index"
 : > "$index"
 
-# key NAME: a fresh RSA 2048 key and a CSR for subject CN=$2.
+# csr NAME CN: a fresh RSA 2048 key and a certificate request for subject CN.
 csr() {
 	openssl req -new -newkey rsa:2048 -nodes -keyout "$work/$1.key" -subj "/CN=$2" -out "$work/$1.csr" 2>/dev/null
 }
@@ -288,7 +226,7 @@ revoked="$work/index-revoked"
 for n in signer inter; do
 	s=$(openssl x509 -noout -serial -in "$work/$n.pem" | sed 's/^serial=//')
 	printf 'R\t21000101000000Z\t%s,keyCompromise\t%s\tunknown\t/CN=%s\n' \
-		"$(date -u -d "@$gen" +%y%m%d%H%M%SZ)" "$s" "$n" >> "$revoked"
+		"$(date -u +%y%m%d%H%M%SZ)" "$s" "$n" >> "$revoked"
 done
 grep -v "/CN=signer\$" "$index" | grep -v "/CN=inter\$" >> "$revoked"
 unknown="$work/index-unknown"
@@ -444,6 +382,7 @@ block "$b/missing-instance" signer "#Timestamp=$far" "#Caller=arn:aws:iam::12345
 	"#Request=aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa" "$(key rsa)"
 block "$b/unknown-field" signer "#Timestamp=$far" "#Instance=$INSTANCE" "#Future=field the service may add" \
 	"#Caller=arn:aws:iam::123456789012:user/alice" "#Request=bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb" "$(key ed25519)"
+# bundles.tsv's mixed cases list the verdicts of these blocks in this order.
 for f in valid expired missing-timestamp other-instance changed-after-signing ed25519; do
 	[ ! -s "$b/mixed" ] || echo >> "$b/mixed"
 	cat "$b/$f" >> "$b/mixed"
@@ -452,10 +391,44 @@ cat "$b/valid" > "$b/duplicate"
 echo >> "$b/duplicate"
 cat "$b/valid" >> "$b/duplicate"
 
+cat > "$bout/README" <<EOF
+A saved EC2 Instance Connect case for cmd/eic-authorized-keys's vectors_test.go. Generated by
+agent/signer/testdata/mkvectors.sh (make vectors); do not edit by hand. What each bundle must do:
+../bundles.tsv.
+
+now               the Unix time to verify at (--now)
+instance-id       this instance (--instance-id)
+expected-signer   the signer's expected CN (--expected-signer)
+root.pem          the trust anchor (--ca)
+chain.pem         signer-cert as IMDS serves it: the signer, then its intermediate
+ocsp/             good staples, base64, named as IMDS names them: the signer's by the uppercase hex
+                  SHA-1 of its DER, the intermediate's by SHA-256 (as IMDS once did)
+ocsp-revoked/     the same with the signer revoked
+rsa.pub ed25519.pub ecdsa.pub
+                  the user keys the bundles carry
+other.pub         a key no bundle carries, for a fingerprint that matches nothing
+bundles/valid, ed25519, ecdsa
+                  one valid block for each key type
+bundles/expired, expires-now
+                  #Timestamp an hour before now, and exactly now (expiry must be in the future)
+bundles/other-instance
+                  #Instance is $OTHER_INSTANCE
+bundles/changed-after-signing
+                  #Caller changed after the signer signed
+bundles/other-signer
+                  signed by an RSA key that is not the signer's
+bundles/missing-timestamp, missing-instance
+                  the block lacks that field
+bundles/unknown-field
+                  an extra #Future= field, signed with the rest
+bundles/mixed     valid, expired, missing-timestamp, other-instance, changed-after-signing, ed25519
+bundles/duplicate valid twice
+EOF
+
 {
 	echo "OpenSSL-made vectors for agent/signer. Generated by agent/signer/testdata/mkvectors.sh"
 	echo "(make vectors); do not edit by hand. Verify at the Unix time in 'now'."
-	echo "Manifests: staples.tsv, chains.tsv, verify.tsv (columns are described in their headers)."
+	echo "What each must do: ../staples.tsv, ../chains.tsv, ../verify.tsv (columns in their headers)."
 	echo
 	cat "$readme"
 } > "$out/README"
