@@ -22,10 +22,11 @@ const (
 	retryMax   = 10 * time.Minute
 )
 
-// Start begins the background work: a warm-up, a timer that re-verifies the signer before its
-// staples expire or it reaches the maximum age and reads its staples again every
-// revocation_check, and the trust store watcher. Idle, it sleeps until a timer or a file event. A watcher that cannot be set up is logged, not fatal: the
-// maximum age still bounds how long a changed trust store goes unnoticed. Close stops it all.
+// Start begins the background work: a warm-up, a timer that reads the signer's staples again
+// every revocation_check and re-verifies the signer before its staples expire or it reaches the
+// maximum age, and the trust store watcher. Idle, it sleeps until a timer or a file event. A
+// watcher that cannot be set up is logged, not fatal: the maximum age still bounds how long a
+// changed trust store goes unnoticed. Close stops it all.
 func (s *Service) Start() {
 	files, dirs := s.cfg.TrustFiles, s.cfg.TrustDirs
 	if files == nil && dirs == nil {

@@ -16,10 +16,11 @@
 // service fetch the chain once more and re-verify when it changed (a rotated signer is picked up
 // on the next login). Its staples are read again in the background every revocation_check and
 // verified again when they changed, and no key is granted with it once the latest successful
-// read is older than that: a revoked signer stops granting within revocation_check. Remembered blocks answer only a repeat of a question already answered
-// with an accepted key: a fingerprint not in memory always costs a fresh fetch, so a key pushed
-// a moment ago is never missed. The service does not write audit records for keys: the helper
-// does, from the answer; the service logs its own state changes.
+// read is older than that: a revoked signer stops granting within revocation_check.
+// Remembered blocks answer only a repeat of a question already answered with an accepted key: a
+// fingerprint not in memory always costs a fresh fetch, so a key pushed a moment ago is never
+// missed. The service does not write audit records for keys: the helper does, from the answer;
+// the service logs its own state changes.
 package service
 
 import (

@@ -299,7 +299,7 @@ func (s *Service) finishSignerFlight(f *signerFlight, ent *signerEntry, err erro
 		s.memory.forget()
 		s.log.Error("signer verification failed; no EC2 Instance Connect key is accepted until it verifies", zap.Error(err))
 	case f.check:
-		s.log.Warn("revocation check of the signer failed; logins get no key while the last successful one is older than service.revocation_check, and try again",
+		s.log.Warn("reading the signer's staples failed; once the last successful read is older than service.revocation_check, logins get no key until a read succeeds; will try again",
 			zap.Error(err), zap.Duration("revocation_check", s.checkEvery))
 	default:
 		s.log.Warn("fetching the signer failed; will try again", zap.Error(err))
