@@ -113,6 +113,10 @@ type Service struct {
 	ConnectTimeout Duration `toml:"connect_timeout"`
 	// SignerMaxAge forces a re-verification of the cached signer at least this often.
 	SignerMaxAge Duration `toml:"signer_max_age"`
+	// RevocationCheck is how often the service re-reads the OCSP staples while it holds a
+	// signer, and how long a login may be granted after the last successful read: a revoked
+	// signer stops every grant within it. Default 60s (a pushed key's lifetime), allowed 10s..5m.
+	RevocationCheck Duration `toml:"revocation_check"`
 	// KeyMemory is how long verified keys are remembered per user, so the signed attempt that
 	// follows sshd's query costs no IMDS request.
 	KeyMemory Duration `toml:"key_memory"`
@@ -150,12 +154,13 @@ func Default() Config {
 		Platform: Platform{SysfsRoot: "/sys"},
 		Log:      Log{Target: "auto", Level: "info"},
 		Service: Service{
-			Enabled:        true,
-			Socket:         "/run/eic-agent/agent.sock",
-			User:           "ec2-instance-connect",
-			ConnectTimeout: Duration{200 * time.Millisecond},
-			SignerMaxAge:   Duration{time.Hour},
-			KeyMemory:      Duration{10 * time.Second},
+			Enabled:         true,
+			Socket:          "/run/eic-agent/agent.sock",
+			User:            "ec2-instance-connect",
+			ConnectTimeout:  Duration{200 * time.Millisecond},
+			SignerMaxAge:    Duration{time.Hour},
+			RevocationCheck: Duration{time.Minute},
+			KeyMemory:       Duration{10 * time.Second},
 		},
 	}
 }

@@ -69,6 +69,7 @@ socket = "/run/x/agent.sock"
 user = "eic"
 connect_timeout = "50ms"
 signer_max_age = "10m"
+revocation_check = "30s"
 key_memory = "5s"
 `
 	want := Config{
@@ -89,7 +90,7 @@ key_memory = "5s"
 		Log:      Log{Target: "syslog", Level: "debug"},
 		Service: Service{Enabled: false, Socket: "/run/x/agent.sock", User: "eic",
 			ConnectTimeout: Duration{50 * time.Millisecond}, SignerMaxAge: Duration{10 * time.Minute},
-			KeyMemory: Duration{5 * time.Second}},
+			RevocationCheck: Duration{30 * time.Second}, KeyMemory: Duration{5 * time.Second}},
 	}
 	got, err := Parse([]byte(data), "test.toml")
 	if err != nil {
@@ -199,6 +200,45 @@ func TestParseErrors(t *testing.T) {
 				if !strings.Contains(err.Error(), w) {
 					t.Errorf("error = %q, want it to contain %q", err, w)
 				}
+			}
+		})
+	}
+}
+
+// TestRevocationCheckRange: the window in which a revoked signer may still grant keys has a
+// default of one key lifetime and a documented range; nothing outside it, zero (which would turn
+// the check off) included, is accepted.
+func TestRevocationCheckRange(t *testing.T) {
+	if got, want := Default().Service.RevocationCheck.Duration, time.Minute; got != want {
+		t.Errorf("default service.revocation_check = %v, want %v", got, want)
+	}
+	tests := []struct {
+		name    string
+		value   string
+		wantErr string // "" when the value is accepted
+	}{
+		{"lower-bound-accepted", "10s", ""},
+		{"upper-bound-accepted", "5m", ""},
+		{"below-range-refused", "9s", `service.revocation_check = "9s": must be between 10s and 5m0s`},
+		{"above-range-refused", "301s", `service.revocation_check = "5m1s": must be between 10s and 5m0s`},
+		{"zero-refused", "0s", `service.revocation_check = "0s"`},
+		{"negative-refused", "-1m", `service.revocation_check = "-1m0s"`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, err := Parse([]byte("[service]\nrevocation_check = \""+tc.value+"\"\n"), "test.toml")
+			switch {
+			case tc.wantErr == "" && err != nil:
+				t.Fatalf("Parse: %v, want %s accepted", err, tc.value)
+			case tc.wantErr == "":
+				want, _ := time.ParseDuration(tc.value)
+				if got := cfg.Service.RevocationCheck.Duration; got != want {
+					t.Errorf("service.revocation_check = %v, want %v", got, want)
+				}
+			case err == nil:
+				t.Fatalf("Parse accepted %s, want an error containing %q", tc.value, tc.wantErr)
+			case !strings.Contains(err.Error(), tc.wantErr):
+				t.Errorf("error = %q, want it to contain %q", err, tc.wantErr)
 			}
 		})
 	}

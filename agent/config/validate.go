@@ -56,6 +56,9 @@ func (c Config) Validate() error {
 	}
 	p.duration("service.connect_timeout", c.Service.ConnectTimeout.Duration, 10*time.Millisecond, 2*time.Second)
 	p.duration("service.signer_max_age", c.Service.SignerMaxAge.Duration, time.Minute, 24*time.Hour)
+	// At least the longest deadline, so one check can finish before the next is due; at most a
+	// few key lifetimes, so a stolen signer key cannot serve fresh keys for long.
+	p.duration("service.revocation_check", c.Service.RevocationCheck.Duration, 10*time.Second, 5*time.Minute)
 	p.duration("service.key_memory", c.Service.KeyMemory.Duration, 0, time.Minute)
 	return p.err()
 }

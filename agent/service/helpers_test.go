@@ -68,6 +68,7 @@ type fixture struct {
 	clk   *clock
 	emu   *emulator.Emulator
 	srv   *httptest.Server
+	tap   *imdsTap // between the service and the emulator
 	dir   string
 	caPEM string // the trust store file
 	cfg   config.Config
@@ -86,6 +87,11 @@ type setup struct {
 	gated     bool
 	pki       *pki.PKI // default testPKI
 	getent    string   // users.getent (default "none")
+
+	// revocationCheck is service.revocation_check (default the config default).
+	revocationCheck time.Duration
+	// pinStaples serves each staple's first answer again until imdsTap.renew, as IMDS does.
+	pinStaples bool
 }
 
 func newFixture(t testing.TB, s setup) *fixture {
@@ -99,17 +105,18 @@ func newFixture(t testing.TB, s setup) *fixture {
 		t.Fatal(err)
 	}
 	f.emu = emu
-	var h http.Handler = emu
+	f.tap = &imdsTap{next: emu, pin: s.pinStaples}
+	var h http.Handler = f.tap
 	if s.gated {
 		f.gate, f.arrived = make(chan struct{}), make(chan struct{}, 64)
 		h = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if !strings.Contains(r.URL.Path, "/active-keys/") {
-				emu.ServeHTTP(w, r)
+				f.tap.ServeHTTP(w, r)
 				return
 			}
 			// The answer is made before the hold, so a key pushed meanwhile is not in it.
 			rec := httptest.NewRecorder()
-			emu.ServeHTTP(rec, r)
+			f.tap.ServeHTTP(rec, r)
 			f.arrived <- struct{}{}
 			select {
 			case <-f.gate:
@@ -148,6 +155,9 @@ func newFixture(t testing.TB, s setup) *fixture {
 	}
 	if s.maxAge != 0 {
 		cfg.Service.SignerMaxAge.Duration = s.maxAge
+	}
+	if s.revocationCheck != 0 {
+		cfg.Service.RevocationCheck.Duration = s.revocationCheck
 	}
 	f.cfg = cfg
 

@@ -22,10 +22,11 @@ const (
 	retryMax   = 10 * time.Minute
 )
 
-// Start begins the background work: a warm-up, a timer that re-verifies the signer before its
-// staples expire or it reaches the maximum age, and the trust store watcher. Idle, it sleeps
-// until a timer or a file event. A watcher that cannot be set up is logged, not fatal: the
-// maximum age still bounds how long a changed trust store goes unnoticed. Close stops it all.
+// Start begins the background work: a warm-up, a timer that reads the signer's staples again
+// every revocation_check and re-verifies the signer before its staples expire or it reaches the
+// maximum age, and the trust store watcher. Idle, it sleeps until a timer or a file event. A
+// watcher that cannot be set up is logged, not fatal: the maximum age still bounds how long a
+// changed trust store goes unnoticed. Close stops it all.
 func (s *Service) Start() {
 	files, dirs := s.cfg.TrustFiles, s.cfg.TrustDirs
 	if files == nil && dirs == nil {
@@ -64,12 +65,12 @@ func (s *Service) maintain(ctx context.Context) {
 			timer = time.NewTimer(d)
 			fire = timer.C
 		}
-		refresh := false
+		refresh, full := false, false
 		select {
 		case <-ctx.Done():
 		case <-s.kick:
 		case <-s.refreshNow:
-			refresh = true
+			refresh, full = true, true
 		case <-fire:
 			refresh = true
 		}
@@ -84,7 +85,7 @@ func (s *Service) maintain(ctx context.Context) {
 			continue
 		}
 		rctx, cancel := context.WithTimeout(ctx, s.deadline)
-		err := s.Refresh(rctx)
+		err := s.keepWarm(rctx, full)
 		cancel()
 		switch {
 		case err == nil:
@@ -97,10 +98,23 @@ func (s *Service) maintain(ctx context.Context) {
 	}
 }
 
-// nextRefresh says when the maintainer should re-verify the signer: shortly before the cached
-// one goes stale, after retry when the last background attempt failed, and never while there
-// is nothing to keep warm (not identified yet, not an instance, or no signer and no failure:
-// the next login verifies).
+// keepWarm does what the timer woke the maintainer for: a full re-verification when one is due
+// (or asked for, or there is no valid signer), else a revocation check.
+func (s *Service) keepWarm(ctx context.Context, full bool) error {
+	c := &s.signers
+	c.mu.Lock()
+	cur := c.cur
+	c.mu.Unlock()
+	if now := s.now(); !full && s.usable(cur, now) && now.Before(s.refreshDue(cur)) {
+		return s.CheckRevocation(ctx)
+	}
+	return s.Refresh(ctx)
+}
+
+// nextRefresh says when the maintainer should wake: for the next revocation check or, shortly
+// before the cached signer goes stale, to re-verify it; after retry when the last background
+// attempt failed; and never while there is nothing to keep warm (not identified yet, not an
+// instance, or no signer and no failure: the next login verifies).
 func (s *Service) nextRefresh(retry time.Duration) (time.Duration, bool) {
 	id := s.id.Load()
 	if id == nil || !id.OnEC2 {
@@ -110,6 +124,10 @@ func (s *Service) nextRefresh(retry time.Duration) (time.Duration, bool) {
 	c := &s.signers
 	c.mu.Lock()
 	cur := c.cur
+	var checked time.Time
+	if cur != nil {
+		checked = cur.checked
+	}
 	c.mu.Unlock()
 	if !s.usable(cur, now) {
 		if retry > 0 {
@@ -121,6 +139,14 @@ func (s *Service) nextRefresh(retry time.Duration) (time.Duration, bool) {
 		// The cached signer is still valid: retry, but no sooner than the back-off.
 		return retry, true
 	}
+	verify := max(s.refreshDue(cur).Sub(now), minInterval)
+	check := max(checked.Add(s.checkEvery-s.checkLead()).Sub(now), 0)
+	return min(verify, check), true
+}
+
+// refreshDue is when the background re-verifies cur in full: a little before its staples'
+// nextUpdate, the chain's NotAfter or the maximum age, whichever comes first.
+func (s *Service) refreshDue(cur *signerEntry) time.Time {
 	lead := min(s.maxAge/10, maxLead)
 	due := cur.verified.Add(s.maxAge)
 	if nu := cur.sg.NextUpdate; !nu.IsZero() && nu.Before(due) {
@@ -129,5 +155,5 @@ func (s *Service) nextRefresh(retry time.Duration) (time.Duration, bool) {
 	if na := cur.sg.NotAfter; na.Before(due) {
 		due = na
 	}
-	return max(due.Add(-lead).Sub(now), minInterval), true
+	return due.Add(-lead)
 }

@@ -14,10 +14,13 @@
 // nextUpdate, the chain's NotAfter or the configured maximum age passes, when the trust store
 // changes, and when a re-verification fails; a block whose signature fails against it makes the
 // service fetch the chain once more and re-verify when it changed (a rotated signer is picked up
-// on the next login). Remembered blocks answer only a repeat of a question already answered
-// with an accepted key: a fingerprint not in memory always costs a fresh fetch, so a key pushed
-// a moment ago is never missed. The service does not write audit records for keys: the helper
-// does, from the answer; the service logs its own state changes.
+// on the next login). Its staples are read again in the background every revocation_check and
+// verified again when they changed, and no key is granted with it once the latest successful
+// read is older than that: a revoked signer stops granting within revocation_check.
+// Remembered blocks answer only a repeat of a question already answered with an accepted key: a
+// fingerprint not in memory always costs a fresh fetch, so a key pushed a moment ago is never
+// missed. The service does not write audit records for keys: the helper does, from the answer;
+// the service logs its own state changes.
 package service
 
 import (
@@ -65,6 +68,9 @@ type Service struct {
 	deadline  time.Duration
 	keyMemory time.Duration
 	maxAge    time.Duration
+	// checkEvery is service.revocation_check: how often the staples are read again, and how
+	// old the latest successful read may be when a key is granted with the cached signer.
+	checkEvery time.Duration
 
 	// base bounds the work the service does on its own behalf (shared fetches, refreshes); Close
 	// cancels it and waits for bg.
@@ -129,6 +135,7 @@ func New(cfg Config) (*Service, error) {
 		deadline:   f.Deadline.Duration,
 		keyMemory:  f.Service.KeyMemory.Duration,
 		maxAge:     f.Service.SignerMaxAge.Duration,
+		checkEvery: f.Service.RevocationCheck.Duration,
 		idSem:      make(chan struct{}, 1),
 		refreshNow: make(chan struct{}, 1),
 		kick:       make(chan struct{}, 1),

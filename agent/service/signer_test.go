@@ -158,8 +158,8 @@ func TestUsable(t *testing.T) {
 	}
 }
 
-// TestIdleSchedule: an idle service sleeps until its next signer refresh is due, or without any
-// timer when there is nothing to keep warm; it never polls.
+// TestIdleSchedule: an idle service sleeps until its next revocation check or signer refresh is
+// due, or without any timer when there is nothing to keep warm; it never polls faster.
 func TestIdleSchedule(t *testing.T) {
 	tests := []struct {
 		name    string
@@ -170,7 +170,8 @@ func TestIdleSchedule(t *testing.T) {
 		atLeast time.Duration
 		atMost  time.Duration
 	}{
-		{"warm-sleeps-until-shortly-before-max-age", setup{maxAge: time.Hour}, (*fixture).warm, 0, true, 50 * time.Minute, time.Hour},
+		{"warm-sleeps-until-shortly-before-the-revocation-check", setup{revocationCheck: time.Minute}, (*fixture).warm, 0, true, 54 * time.Second, 54 * time.Second},
+		{"warm-sleeps-until-shortly-before-max-age", setup{maxAge: time.Minute, revocationCheck: 5 * time.Minute}, (*fixture).warm, 0, true, minInterval, time.Minute},
 		{"unidentified-has-no-timer", setup{}, func(*fixture) {}, 0, false, 0, 0},
 		{"not-ec2-has-no-timer", setup{notEC2: true}, (*fixture).warm, retryFirst, false, 0, 0},
 		{"failed-refresh-retries-after-back-off", setup{}, func(f *fixture) {

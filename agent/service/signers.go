@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -15,11 +16,15 @@ import (
 	"github.com/eic-agent/eic-agent/agent/signer"
 )
 
-// signerEntry is one verified signer and the chain document it was verified from.
+// signerEntry is one verified signer and the chain document and staples it was verified from.
 type signerEntry struct {
 	sg       *signer.Signer
 	chain    []byte
+	staples  [][]byte  // DER, in listing order
 	verified time.Time // service clock
+	// checked is when the latest staple read that found these staples began (service clock);
+	// signerCache.mu guards it. Keys are granted with this signer only while it is recent.
+	checked time.Time
 	// confirmed is the Service.seq of the latest chain fetch that served these bytes. A block
 	// fetched before that was signed by this signer or an older one.
 	confirmed atomic.Uint64
@@ -76,6 +81,10 @@ type signerFlight struct {
 	old *signerEntry
 	ent *signerEntry
 	err error
+
+	// check, with old, makes it a revocation check: re-read the staples instead of the chain.
+	check   bool
+	started time.Time // service clock, before the first fetch
 }
 
 // signerCache holds the current signer. gen counts invalidations: a flight that started before
@@ -108,12 +117,13 @@ func (s *Service) usable(e *signerEntry, now time.Time) bool {
 		!now.Before(e.verified.Add(-signer.ClockSkew)) // the clock went back: re-verify
 }
 
-// validSigner returns the current signer when it is usable at now, else nil.
+// validSigner returns the current signer when it is usable at now and its staples were read
+// recently enough to grant keys with it, else nil.
 func (s *Service) validSigner(now time.Time) *signerEntry {
 	c := &s.signers
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if s.usable(c.cur, now) {
+	if s.usable(c.cur, now) && s.fresh(c.cur, now) {
 		return c.cur
 	}
 	return nil
@@ -124,14 +134,17 @@ func (s *Service) signer(ctx context.Context) (*signerEntry, error) {
 	c := &s.signers
 	for {
 		c.mu.Lock()
-		if s.usable(c.cur, s.now()) {
+		now := s.now()
+		if s.usable(c.cur, now) && s.fresh(c.cur, now) {
 			e := c.cur
 			c.mu.Unlock()
 			return e, nil
 		}
 		f := c.flight
 		if f == nil || f.gen != c.gen {
-			f = s.startSignerFlight(nil)
+			// Either no valid signer, or one whose staples were read too long ago: a revocation
+			// since then must not be missed, so this request waits for a fresh read.
+			f = s.startCheck(now)
 		}
 		c.mu.Unlock()
 		select {
@@ -139,12 +152,19 @@ func (s *Service) signer(ctx context.Context) (*signerEntry, error) {
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		}
-		if f.old == nil {
+		switch {
+		case f.old == nil:
 			// A verification that just succeeded is good for this request even when its staple
 			// is already inside the skew window and so not worth caching.
 			return f.ent, s.closedErr(f.err)
+		case f.check && f.err != nil:
+			// The staples could not be read (or now refuse the signer): the cached signer is
+			// overdue for a check, so no key is granted with it, as direct mode would not.
+			return nil, s.closedErr(f.err)
+		case f.check && f.ent != f.old:
+			return f.ent, nil // the staples changed and the signer verified again
 		}
-		// A re-check ended; look again.
+		// A re-check kept the signer; look again.
 	}
 }
 
@@ -159,7 +179,7 @@ func (s *Service) recheckSigner(ctx context.Context, old *signerEntry) (*signerE
 	}
 	f := c.flight
 	if f == nil || f.gen != c.gen {
-		f = s.startSignerFlight(old)
+		f = s.startSignerFlight(old, false)
 	}
 	c.mu.Unlock()
 	select {
@@ -178,7 +198,7 @@ func (s *Service) Refresh(ctx context.Context) error {
 	c.mu.Lock()
 	f := c.flight
 	if f == nil || f.gen != c.gen || f.old != nil {
-		f = s.startSignerFlight(nil)
+		f = s.startSignerFlight(nil, false)
 	}
 	c.mu.Unlock()
 	select {
@@ -201,14 +221,16 @@ func (s *Service) InvalidateSigner(reason string) {
 	s.poke(s.kick)
 }
 
-// startSignerFlight starts a verification (a re-check of old when old is set). c.mu is held.
-func (s *Service) startSignerFlight(old *signerEntry) *signerFlight {
+// startSignerFlight starts a verification (a re-check of old when old is set, of its staples
+// when check is set too). c.mu is held.
+func (s *Service) startSignerFlight(old *signerEntry, check bool) *signerFlight {
 	c := &s.signers
-	f := &signerFlight{done: make(chan struct{}), gen: c.gen, old: old}
+	f := &signerFlight{done: make(chan struct{}), gen: c.gen, old: old, check: check && old != nil}
 	started := s.goBackground(func(base context.Context) {
 		ctx, cancel := context.WithTimeout(base, s.deadline)
 		defer cancel()
-		ent, err := s.verifySigner(ctx, old)
+		f.started = s.now()
+		ent, err := s.verifySigner(ctx, f)
 		s.finishSignerFlight(f, ent, err)
 	})
 	if !started {
@@ -240,6 +262,9 @@ func (s *Service) finishSignerFlight(f *signerFlight, ent *signerEntry, err erro
 		}
 	case err == nil:
 		c.cur = ent
+		if f.check && ent == f.old && f.started.After(ent.checked) {
+			ent.checked = f.started
+		}
 	case isDecision(err):
 		c.cur = nil
 	}
@@ -250,6 +275,9 @@ func (s *Service) finishSignerFlight(f *signerFlight, ent *signerEntry, err erro
 	switch {
 	case !current:
 		s.log.Debug("discarding a signer verification that started before the trust store changed")
+		return
+	case err == nil && ent == prev && f.check:
+		s.log.Debug("signer staples unchanged", zap.String("signer", ent.sg.Chain[0].Subject.CommonName))
 		return
 	case err == nil && ent == prev:
 		s.log.Debug("signer chain unchanged", zap.String("signer", ent.sg.Chain[0].Subject.CommonName))
@@ -270,15 +298,19 @@ func (s *Service) finishSignerFlight(f *signerFlight, ent *signerEntry, err erro
 	case isDecision(err):
 		s.memory.forget()
 		s.log.Error("signer verification failed; no EC2 Instance Connect key is accepted until it verifies", zap.Error(err))
+	case f.check:
+		s.log.Warn("reading the signer's staples failed; once the last successful read is older than service.revocation_check, logins get no key until a read succeeds; will try again",
+			zap.Error(err), zap.Duration("revocation_check", s.checkEvery))
 	default:
 		s.log.Warn("fetching the signer failed; will try again", zap.Error(err))
 	}
 	s.poke(s.kick)
 }
 
-// verifySigner fetches what is needed and verifies it. With old set it fetches the chain first
-// and stops there when it is unchanged.
-func (s *Service) verifySigner(ctx context.Context, old *signerEntry) (*signerEntry, error) {
+// verifySigner fetches what f needs and verifies it. With f.old set it fetches the chain first
+// (the staples for a check) and stops there when it is unchanged.
+func (s *Service) verifySigner(ctx context.Context, f *signerFlight) (*signerEntry, error) {
+	old := f.old
 	place, err := s.placement(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("fetch placement: %w", err)
@@ -286,7 +318,19 @@ func (s *Service) verifySigner(ctx context.Context, old *signerEntry) (*signerEn
 	seq := s.seq.Add(1)
 	var chain []byte
 	var staples [][]byte
-	if old != nil {
+	if f.check {
+		if staples, err = lookup.FetchStaples(ctx, s.lcfg); err != nil {
+			return nil, fmt.Errorf("re-read signer staples: %w", err)
+		}
+		if slices.EqualFunc(staples, old.staples, bytes.Equal) {
+			return old, nil
+		}
+		// New staples: a revocation, a routine OCSP update or a rotated signer. Whichever it
+		// is, they are verified with the chain as it is now before any key is granted again.
+		if chain, err = s.lcfg.IMDS.SignerChain(ctx); err != nil {
+			return nil, fmt.Errorf("fetch signer chain: %w", err)
+		}
+	} else if old != nil {
 		if chain, err = s.lcfg.IMDS.SignerChain(ctx); err != nil {
 			return nil, fmt.Errorf("fetch signer chain: %w", err)
 		}
@@ -314,7 +358,7 @@ func (s *Service) verifySigner(ctx context.Context, old *signerEntry) (*signerEn
 	if err != nil {
 		return nil, &untrustedError{err}
 	}
-	ent := &signerEntry{sg: sg, chain: chain, verified: s.now()}
+	ent := &signerEntry{sg: sg, chain: chain, staples: staples, verified: s.now(), checked: f.started}
 	ent.confirm(seq)
 	return ent, nil
 }
