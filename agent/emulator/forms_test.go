@@ -16,7 +16,10 @@ import (
 	"github.com/eic-agent/eic-agent/agent/signer"
 )
 
-const junkCert = "other: Junk Certificate"
+const (
+	junkCert = "other: Junk Certificate"
+	forger   = "other: Unrelated OCSP Responder"
+)
 
 // certsField decodes the certs field of a served staple with encoding/asn1 and names each
 // certificate after its role in p ("other: CN" for strangers).
@@ -96,7 +99,8 @@ func verifyServed(t *testing.T, e *Emulator, s served, clk *clock) error {
 
 // TestServedStapleCertsForms: for every form, alone and with the delegated responder, both
 // served staples carry exactly that certs field, and the production verifier accepts them;
-// a delegated staple without its responder is refused, as it must be.
+// a delegated staple without its responder, and a forged one carrying the real chain, are
+// refused, as they must be.
 func TestServedStapleCertsForms(t *testing.T) {
 	e, srv, clk := start(t, Config{})
 	p := e.PKI()
@@ -121,11 +125,15 @@ func TestServedStapleCertsForms(t *testing.T) {
 		// Nobody can check a delegated responder's signature without its certificate.
 		{form: pki.CertsNone, fault: StapleDelegated, signer: []string{}, inter: []string{},
 			wantReason: signer.ReasonBadSignature},
+		// A forger's staple does not become good by carrying the real issuer and its chain.
+		{form: pki.CertsIssuerChain, fault: StapleUnrelated,
+			signer: []string{forger, "intermediate", "root"}, inter: []string{forger, "root"},
+			wantReason: signer.ReasonBadSignature},
 	}
 	for _, tc := range tests {
 		name := tc.form.String()
-		if tc.fault == StapleDelegated {
-			name = "delegated-" + name
+		if tc.fault != StapleGood {
+			name = tc.fault.String() + "-" + name
 		}
 		t.Run(name, func(t *testing.T) {
 			if err := e.SetStapleCerts(tc.form); err != nil {
