@@ -192,7 +192,30 @@ func (e *Emulator) stapleDER(p *pki.PKI, cert *x509.Certificate, fault StapleFau
 	case StapleDelegated:
 		spec.Delegated = true
 	}
+	spec.Certs = e.StapleCerts()
 	return p.Staple(cert, spec)
+}
+
+// SetStapleCerts chooses what the certs field of every staple served from now on carries, for
+// the signer's and the intermediate's alike, combined with their staple faults (delegated +
+// issuer-chain carries the responder, the issuer and the root). Every form is a correct
+// staple, so it is a setting rather than a fault: SetFaults does not change it. An unknown
+// form is an error and changes nothing.
+func (e *Emulator) SetStapleCerts(c pki.Certs) error {
+	if _, err := c.MarshalText(); err != nil {
+		return fmt.Errorf("emulator: %w", err)
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.certs = c
+	return nil
+}
+
+// StapleCerts returns the certs form of the staples served now.
+func (e *Emulator) StapleCerts() pki.Certs {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.certs
 }
 
 // StapleDER returns the DER staple the emulator would serve now for cert under fault, for
