@@ -63,7 +63,10 @@ type Emulator struct {
 	raw     map[string][]byte    // user -> served verbatim instead of blocks
 	faults  Faults
 	certs   pki.Certs // the staples' certs form: not a fault, so SetFaults leaves it alone
-	counts  map[string]int
+	// served holds the staples already signed, so the same bytes are served until they are
+	// renewed, as IMDS does (see stapleDER).
+	served map[stapleKey]servedStaple
+	counts map[string]int
 	// dripTicks, when set by a test, paces Faults.SlowDrip instead of a timer.
 	dripTicks <-chan time.Time
 }
