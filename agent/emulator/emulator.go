@@ -32,6 +32,9 @@ type Config struct {
 	Now func() time.Time
 	// KeyTTL is how long a pushed key stays (default 60s, as the service does).
 	KeyTTL time.Duration
+	// StapleCerts is what the certs field of every served staple carries (default: nothing, or
+	// the delegated responder under StapleDelegated); SetStapleCerts changes it later.
+	StapleCerts pki.Certs
 }
 
 // Defaults used when Config leaves a field empty.
@@ -59,7 +62,11 @@ type Emulator struct {
 	blocks  map[string][]block   // user -> pushed blocks, oldest first
 	raw     map[string][]byte    // user -> served verbatim instead of blocks
 	faults  Faults
-	counts  map[string]int
+	certs   pki.Certs // the staples' certs form: not a fault, so SetFaults leaves it alone
+	// served holds the staples already signed, so the same bytes are served until they are
+	// renewed, as IMDS does (see stapleDER).
+	served map[stapleKey]servedStaple
+	counts map[string]int
 	// dripTicks, when set by a test, paces Faults.SlowDrip instead of a timer.
 	dripTicks <-chan time.Time
 }
@@ -92,6 +99,9 @@ func New(cfg Config) (*Emulator, error) {
 	if cfg.KeyTTL < 0 {
 		return nil, fmt.Errorf("emulator config: negative KeyTTL %v", cfg.KeyTTL)
 	}
+	if _, err := cfg.StapleCerts.MarshalText(); err != nil {
+		return nil, fmt.Errorf("emulator config: %w", err)
+	}
 	if cfg.PKI == nil {
 		p, err := pki.New(pki.Options{Region: cfg.Region, Domain: cfg.Domain, Now: cfg.Now()})
 		if err != nil {
@@ -103,6 +113,7 @@ func New(cfg Config) (*Emulator, error) {
 		cfg:     cfg,
 		closed:  make(chan struct{}),
 		pki:     cfg.PKI,
+		certs:   cfg.StapleCerts,
 		revoked: map[string]bool{},
 		tokens:  map[string]time.Time{},
 		blocks:  map[string][]block{},

@@ -1,6 +1,7 @@
 package emulator
 
 import (
+	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
 	"errors"
@@ -167,10 +168,66 @@ func (e *Emulator) staple(p *pki.PKI, name string, f Faults) ([]byte, int) {
 	return nil, http.StatusNotFound
 }
 
+// stapleKey is everything a served staple depends on besides the clock.
+type stapleKey struct {
+	cert    [32]byte // SHA-256 of the certificate's DER
+	fault   StapleFault
+	revoked bool
+	certs   pki.Certs
+}
+
+type servedStaple struct {
+	der    []byte
+	signed time.Time
+}
+
+// stapleRenewal is how long a signed staple is served before the emulator signs a new one. IMDS
+// serves the same response until AWS renews it; a verifier that compares staples (the warm
+// service's revocation check) must see the same bytes between renewals, not a new signature on
+// every request.
+const stapleRenewal = 24 * time.Hour
+
+// maxServedStaples bounds the staple memory; past it everything is signed afresh.
+const maxServedStaples = 64
+
+// stapleDER returns the staple served now for cert under fault: the one signed earlier while it
+// is younger than stapleRenewal and nothing it depends on has changed (revocation, rotation,
+// fault, certs form), else a newly signed one. Faults whose point is the time (stale, not yet
+// valid) are signed afresh each time, so they keep following the clock.
 func (e *Emulator) stapleDER(p *pki.PKI, cert *x509.Certificate, fault StapleFault) ([]byte, error) {
 	now := e.cfg.Now()
+	key := stapleKey{cert: sha256.Sum256(cert.Raw), fault: fault, revoked: e.isRevoked(cert), certs: e.StapleCerts()}
+	timed := fault == StapleStale || fault == StapleNotYetValid
+	e.mu.Lock()
+	old, ok := e.served[key]
+	e.mu.Unlock()
+	if ok && !timed && !now.Before(old.signed) && now.Sub(old.signed) < stapleRenewal {
+		return old.der, nil
+	}
+	der, err := e.signStaple(p, cert, fault, key, now)
+	if err != nil || timed {
+		return der, err
+	}
+	e.mu.Lock()
+	if e.served == nil || len(e.served) >= maxServedStaples {
+		e.served = map[stapleKey]servedStaple{}
+	}
+	e.served[key] = servedStaple{der: der, signed: now}
+	e.mu.Unlock()
+	return der, nil
+}
+
+// RenewStaples makes the emulator sign new staples at the next request, as when AWS renews the
+// OCSP responses IMDS serves: same status, new bytes.
+func (e *Emulator) RenewStaples() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	clear(e.served)
+}
+
+func (e *Emulator) signStaple(p *pki.PKI, cert *x509.Certificate, fault StapleFault, key stapleKey, now time.Time) ([]byte, error) {
 	spec := pki.StapleSpec{ThisUpdate: now.Add(-time.Hour), NextUpdate: now.Add(7 * 24 * time.Hour)}
-	if e.isRevoked(cert) {
+	if key.revoked {
 		spec.Status = pki.Revoked
 	}
 	switch fault {
@@ -192,7 +249,30 @@ func (e *Emulator) stapleDER(p *pki.PKI, cert *x509.Certificate, fault StapleFau
 	case StapleDelegated:
 		spec.Delegated = true
 	}
+	spec.Certs = key.certs
 	return p.Staple(cert, spec)
+}
+
+// SetStapleCerts chooses what the certs field of every staple served from now on carries, for
+// the signer's and the intermediate's alike, combined with their staple faults (delegated +
+// issuer-chain carries the responder, the issuer and the root). Every form is a correct
+// staple, so it is a setting rather than a fault: SetFaults does not change it. An unknown
+// form is an error and changes nothing.
+func (e *Emulator) SetStapleCerts(c pki.Certs) error {
+	if _, err := c.MarshalText(); err != nil {
+		return fmt.Errorf("emulator: %w", err)
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.certs = c
+	return nil
+}
+
+// StapleCerts returns the certs form of the staples served now.
+func (e *Emulator) StapleCerts() pki.Certs {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.certs
 }
 
 // StapleDER returns the DER staple the emulator would serve now for cert under fault, for

@@ -90,8 +90,6 @@ type setup struct {
 
 	// revocationCheck is service.revocation_check (default the config default).
 	revocationCheck time.Duration
-	// pinStaples serves each staple's first answer again until imdsTap.renew, as IMDS does.
-	pinStaples bool
 }
 
 func newFixture(t testing.TB, s setup) *fixture {
@@ -105,7 +103,7 @@ func newFixture(t testing.TB, s setup) *fixture {
 		t.Fatal(err)
 	}
 	f.emu = emu
-	f.tap = &imdsTap{next: emu, pin: s.pinStaples}
+	f.tap = &imdsTap{next: emu}
 	var h http.Handler = f.tap
 	if s.gated {
 		f.gate, f.arrived = make(chan struct{}), make(chan struct{}, 64)

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/eic-agent/eic-agent/agent/emulator"
+	"github.com/eic-agent/eic-agent/agent/emulator/pki"
 	"github.com/eic-agent/eic-agent/agent/testenv"
 )
 
@@ -74,6 +75,9 @@ func start(t *testing.T, command string) *testenv.SSHD {
 		t.Skip(skipReason)
 	}
 	env.Emu.SetFaults(emulator.Faults{})
+	if err := env.Emu.SetStapleCerts(pki.CertsDefault); err != nil {
+		t.Fatal(err)
+	}
 	env.Emu.ResetCounts()
 	if command == "" {
 		command = testenv.HelperPath + " %u %f"

@@ -5,6 +5,7 @@
 //	eic-emulator serve --imds 127.0.0.1:1338 --root-ca-out /tmp/eic-root.pem &
 //	eic-emulator push --user ec2-user --key ~/.ssh/id_ed25519.pub
 //	eic-emulator fault --latency 2s
+//	eic-emulator staple-certs issuer
 //	eic-emulator counts
 //
 // Exit status: 0 on success or -h, 2 for a usage error, 1 for anything else (one line on

@@ -20,9 +20,11 @@ import (
 	"github.com/eic-agent/eic-agent/agent/testenv"
 
 	"github.com/google/go-cmp/cmp"
+	"golang.org/x/crypto/ocsp"
 	"golang.org/x/crypto/ssh"
 
 	"github.com/eic-agent/eic-agent/agent/imds"
+	"github.com/eic-agent/eic-agent/agent/signer"
 )
 
 // The test binary doubles as eic-emulator: run with this variable set, it runs main.
@@ -148,7 +150,7 @@ func TestServePushAndDrive(t *testing.T) {
 	rootFile := filepath.Join(t.TempDir(), "root.pem")
 	s := startServer(t, "serve", "--imds", "127.0.0.1:0", "--control", "127.0.0.1:0",
 		"--instance-id", "i-0fedcba9876543210", "--region", "eu-west-1", "--zone", "eu-west-1b",
-		"--root-ca-out", rootFile)
+		"--root-ca-out", rootFile, "--staple-certs", "issuer-chain")
 	ctl := "--control=" + s.control
 	c := imds.New(imds.Config{Endpoint: "http://" + s.imds})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -179,6 +181,35 @@ func TestServePushAndDrive(t *testing.T) {
 			t.Fatal(err)
 		}
 		verifyChain(t, chain, file, "managed-ssh-signer.eu-west-1.amazonaws.com")
+	})
+	t.Run("staple-certs-form-reaches-the-verifier", func(t *testing.T) {
+		root, err := os.ReadFile(rootFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The form served from the start, then a switch at run time. x/crypto/ocsp exposes the
+		// first certificate of the certs field: the issuer in one form, nothing in the other.
+		for _, tc := range []struct {
+			form          string
+			issuerInCerts bool
+		}{{"issuer-chain", true}, {"default", false}} {
+			if tc.form != "issuer-chain" {
+				if out, stderr, code := runBinary(t, "staple-certs", ctl, tc.form); code != 0 || out != tc.form+"\n" {
+					t.Fatalf("staple-certs %s: exit %d, stdout %q, stderr %q", tc.form, code, out, stderr)
+				}
+			}
+			if out, _, code := runBinary(t, "staple-certs", ctl); code != 0 || out != tc.form+"\n" {
+				t.Fatalf("staple-certs exit %d printed %q, want %s", code, out, tc.form)
+			}
+			chain, staples := verifySigner(t, ctx, c, root, "managed-ssh-signer.eu-west-1.amazonaws.com")
+			r, err := ocsp.ParseResponse(staples[0], nil) // IMDS lists the signer's staple first
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := r.Certificate != nil && r.Certificate.Equal(chain[1]); got != tc.issuerInCerts {
+				t.Fatalf("%s: the signer staple carries the intermediate first: %v, want %v", tc.form, got, tc.issuerInCerts)
+			}
+		}
 	})
 	t.Run("fault-reaches-the-imds-client", func(t *testing.T) {
 		if out, stderr, code := runBinary(t, "fault", ctl, "--domain", "attacker.example"); code != 0 {
@@ -248,6 +279,7 @@ func TestExitStatus(t *testing.T) {
 		{"no-command-is-usage", nil, 2, false, "commands:"},
 		{"unknown-command-is-usage", []string{"bogus"}, 2, false, `unknown command "bogus"`},
 		{"missing-flag-is-usage", []string{"push", "--user", "alice"}, 2, false, "--key are required"},
+		{"unknown-staple-certs-form-is-usage", []string{"staple-certs", "--control", nobody, "bogus"}, 2, false, `unknown staple certs form "bogus"`},
 		{"unreachable-control-is-failure", []string{"counts", "--control", nobody}, 1, true, "eic-emulator: control API GET"},
 		{"bad-listen-address-is-failure", []string{"serve", "--imds", "256.0.0.1:80", "--control", "127.0.0.1:0"}, 1, true, "eic-emulator: listen for the IMDS"},
 	}
@@ -294,4 +326,40 @@ func verifyChain(t *testing.T, chain, rootPEM []byte, cn string) {
 	if diff := cmp.Diff(cn, certs[0].Subject.CommonName); diff != "" {
 		t.Fatalf("signer CN (-want +got):\n%s", diff)
 	}
+}
+
+// verifySigner fetches the chain and staples as the helper does and runs the production
+// verifier on them, so a staple form the emulator serves is one a login accepts. It returns
+// the verified chain and the DER staples in the order IMDS lists them.
+func verifySigner(t *testing.T, ctx context.Context, c *imds.Client, rootPEM []byte, cn string) ([]*x509.Certificate, [][]byte) {
+	t.Helper()
+	roots := x509.NewCertPool()
+	if !roots.AppendCertsFromPEM(rootPEM) {
+		t.Fatal("root PEM holds no certificate")
+	}
+	chain, err := c.SignerChain(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	names, err := c.StapleNames(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := signer.Input{ChainPEM: chain, Roots: roots, ExpectedCN: cn, Now: time.Now()}
+	for _, n := range names {
+		b, err := c.Staple(ctx, n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		der, err := signer.DecodeStaple(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		in.Staples = append(in.Staples, der)
+	}
+	s, err := signer.Verify(in)
+	if err != nil {
+		t.Fatalf("signer.Verify refused what the emulator serves: %v", err)
+	}
+	return s.Chain, in.Staples
 }

@@ -1,5 +1,6 @@
 // Package control drives a running emulator from outside: an HTTP+JSON control API (push a
-// key, revoke or rotate the signer, set faults, read counters, fetch the test root), its
+// key, revoke or rotate the signer, set faults and the staples' certs form, read counters,
+// fetch the test root), its
 // client, and the eic-emulator command line built on both.
 //
 // Contract: the control API is served on its own listener, never on the IMDS one, so the code
@@ -18,6 +19,7 @@ import (
 	"time"
 
 	"github.com/eic-agent/eic-agent/agent/emulator"
+	"github.com/eic-agent/eic-agent/agent/emulator/pki"
 )
 
 // Default addresses and limits.
@@ -41,6 +43,7 @@ const (
 	PathRevokeSigner = "/revoke-signer" // POST -> SignerInfo of the revoked certificate
 	PathRotateSigner = "/rotate-signer" // POST -> SignerInfo of the new certificate
 	PathFaults       = "/faults"        // GET -> Faults; PUT Faults -> Faults; DELETE clears
+	PathStapleCerts  = "/staple-certs"  // GET -> StapleCerts; PUT StapleCerts -> StapleCerts
 	PathCounts       = "/counts"        // GET -> Counts; DELETE -> the Counts before zeroing
 	PathRootCA       = "/root-ca"       // GET -> the test root certificate, PEM
 )
@@ -92,6 +95,12 @@ type Faults struct {
 	SignerStaple       emulator.StapleFault `json:"signer_staple,omitempty"`
 	IntermediateStaple emulator.StapleFault `json:"intermediate_staple,omitempty"`
 	StapleNamesSHA256  bool                 `json:"staple_names_sha256,omitempty"`
+}
+
+// StapleCerts is what the certs field of every served staple carries, on the wire by name:
+// {"certs": "issuer-chain"}. It is not a fault, so clearing faults leaves it alone.
+type StapleCerts struct {
+	Certs pki.Certs `json:"certs"`
 }
 
 // FaultsFrom converts the emulator's faults to their wire form.

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/eic-agent/eic-agent/agent/emulator/pki"
 )
 
 // Command is the eic-emulator command line; cmd/eic-emulator only turns Run's error into an
@@ -40,6 +42,7 @@ commands:
   revoke-signer  make the signer certificate's OCSP staple say revoked
   rotate-signer  switch to a new signer key and certificate under the same root
   fault          show, set or clear faults (latency, status, hang, reset, ...)
+  staple-certs   show or choose what the OCSP staples' certs field carries
   counts         show (and reset) the requests counted per path
   root-ca        print the test root CA certificate (PEM) for a trust store
 
@@ -63,6 +66,8 @@ func (c *Command) Run(ctx context.Context, args []string) error {
 		return c.signer(ctx, name, rest)
 	case "fault":
 		return c.fault(ctx, rest)
+	case "staple-certs":
+		return c.stapleCerts(ctx, rest)
 	case "counts":
 		return c.counts(ctx, rest)
 	case "root-ca":
@@ -205,6 +210,52 @@ func (c *Command) signer(ctx context.Context, name string, args []string) error 
 	}
 	_, err = fmt.Fprintf(c.Stdout, "%s %s serial %s (staple name %s), valid until %s\n",
 		verb, info.Subject, info.Serial, info.SHA1, info.NotAfter.Format(time.RFC3339))
+	return err
+}
+
+const stapleCertsAbout = `Without FORM, prints the certs form the staples carry now. With FORM, makes every staple
+served from now on (the signer's and the intermediate's) carry it, and prints it. Every form
+is a correctly signed staple that a verifier must accept; it combines with the staple faults
+(with --signer-staple delegated, the responder is added in front of the issuer).
+FORMs: default (nothing; the responder when delegated), none (nothing at all), issuer (the
+issuer, as openssl ocsp -rsigner CA writes), issuer-chain (the issuer and the certificates
+above it), junk (an unrelated certificate, then the issuer).`
+
+func (c *Command) stapleCerts(ctx context.Context, args []string) error {
+	fs := c.flags("staple-certs", "[--control ADDR] [FORM]", stapleCertsAbout)
+	newClient := client(fs)
+	// FORM may come before or after the flags: parse what follows it again.
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return fmt.Errorf("%w: %v", ErrUsage, err)
+	}
+	var form string
+	if fs.NArg() > 0 {
+		form = fs.Arg(0)
+		if err := parse(fs, fs.Args()[1:]); err != nil {
+			return err
+		}
+	}
+	var set pki.Certs
+	if form != "" {
+		var err error
+		if set, err = pki.ParseCerts(form); err != nil {
+			return usageError(fs, "%v", err)
+		}
+	}
+	cl := newClient()
+	ctx, cancel := context.WithTimeout(ctx, commandTimeout)
+	defer cancel()
+	now, err := cl.StapleCerts(ctx)
+	if form != "" {
+		now, err = cl.SetStapleCerts(ctx, set)
+	}
+	if err != nil {
+		return apiError(err)
+	}
+	_, err = fmt.Fprintln(c.Stdout, now)
 	return err
 }
 

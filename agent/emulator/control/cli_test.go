@@ -72,7 +72,7 @@ func TestCommandServeAndDrive(t *testing.T) {
 	keyFile, keyLine := newKey(t)
 	s := startServe(t, "serve", "--imds", "127.0.0.1:0", "--control", "127.0.0.1:0",
 		"--instance-id", "i-0fedcba9876543210", "--region", "eu-west-1", "--zone", "eu-west-1b",
-		"--root-ca-out", rootFile, "--ready-file", readyFile)
+		"--root-ca-out", rootFile, "--ready-file", readyFile, "--staple-certs", "issuer")
 	imds, ctl := "http://"+s.imds, s.control
 	run := func(t *testing.T, args ...string) string {
 		t.Helper()
@@ -177,6 +177,31 @@ func TestCommandServeAndDrive(t *testing.T) {
 			t.Fatalf("counts after --reset = %q, want \"0 total\\n\"", got)
 		}
 	})
+	t.Run("staple-certs-starts-as-served-switches-and-outlives-fault-clear", func(t *testing.T) {
+		if !strings.Contains(s.stderr.String(), "staples carry the certs form issuer") {
+			t.Errorf("serve did not log its staple certs form:\n%s", s.stderr)
+		}
+		steps := []struct {
+			args []string
+			want string
+		}{
+			{[]string{"staple-certs"}, "issuer\n"},
+			{[]string{"staple-certs", "issuer-chain"}, "issuer-chain\n"}, // FORM before the flags
+			{[]string{"fault", "--clear"}, "{}\n"},
+			{[]string{"staple-certs"}, "issuer-chain\n"},
+			{[]string{"staple-certs", "default"}, "default\n"},
+		}
+		for _, st := range steps {
+			if got := run(t, st.args...); got != st.want {
+				t.Fatalf("%v printed %q, want %q", st.args, got, st.want)
+			}
+		}
+		out, stderr, err := cli(t, "staple-certs", "--control", ctl, "junk") // and after them
+		if err != nil || out != "junk\n" {
+			t.Fatalf("staple-certs --control ADDR junk: %q, %v\n%s", out, err, stderr)
+		}
+		run(t, "staple-certs", "default")
+	})
 	t.Run("rotate-and-revoke-name-the-certificate", func(t *testing.T) {
 		line := regexp.MustCompile(`^(new signer|revoked) managed-ssh-signer\.eu-west-1\.amazonaws\.com serial [0-9A-F]+ \(staple name ([0-9A-F]{40})\), valid until \S+\n$`)
 		rot := line.FindStringSubmatch(run(t, "rotate-signer"))
@@ -280,6 +305,9 @@ func TestCommandErrors(t *testing.T) {
 		{"fault-bad-status", []string{"fault", "--control", nobody, "--status", "42"}, usage, "status 42"},
 		{"fault-negative-drip", []string{"fault", "--control", nobody, "--slow-drip", "-1s"}, usage, "negative slow_drip"},
 		{"serve-user-without-pubkey", []string{"serve", "--user", "alice"}, usage, "--user and --pubkey go together"},
+		{"serve-unknown-certs-form", []string{"serve", "--staple-certs", "issuers"}, usage, `unknown staple certs form "issuers"`},
+		{"staple-certs-unknown-form", []string{"staple-certs", "--control", nobody, "chain"}, usage, `unknown staple certs form "chain"`},
+		{"staple-certs-one-form-only", []string{"staple-certs", "issuer", "junk"}, usage, `unexpected argument "junk"`},
 		{"serve-listen-and-imds", []string{"serve", "--listen", "127.0.0.1:0", "--imds", "127.0.0.1:0"}, usage, "old name of --imds"},
 		{"serve-one-address-for-both", []string{"serve", "--imds", "127.0.0.1:1338", "--control", "127.0.0.1:1338"}, usage, "own listener"},
 		{"legacy-unknown-flag", []string{"--bogus"}, usage, "flag provided but not defined"},

@@ -11,6 +11,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/eic-agent/eic-agent/agent/emulator/pki"
 )
 
 // Client calls the control API of a running emulator. Its zero value is not usable: set
@@ -69,6 +71,21 @@ func (c *Client) SetFaults(ctx context.Context, f Faults) (Faults, error) {
 // ClearFaults makes the emulator a healthy IMDS again.
 func (c *Client) ClearFaults(ctx context.Context) error {
 	return c.do(ctx, http.MethodDelete, PathFaults, nil, &Faults{})
+}
+
+// StapleCerts returns the certs form of the staples served now.
+func (c *Client) StapleCerts(ctx context.Context) (pki.Certs, error) {
+	var out StapleCerts
+	err := c.do(ctx, http.MethodGet, PathStapleCerts, nil, &out)
+	return out.Certs, err
+}
+
+// SetStapleCerts makes every staple served from now on carry form in its certs field; it
+// returns the form the emulator now serves.
+func (c *Client) SetStapleCerts(ctx context.Context, form pki.Certs) (pki.Certs, error) {
+	var out StapleCerts
+	err := c.do(ctx, http.MethodPut, PathStapleCerts, StapleCerts{Certs: form}, &out)
+	return out.Certs, err
 }
 
 // Counts returns the request counters.

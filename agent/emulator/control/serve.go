@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/eic-agent/eic-agent/agent/emulator"
+	"github.com/eic-agent/eic-agent/agent/emulator/pki"
 )
 
 const serveAbout = `Serves a fake IMDS (IMDSv2) for one instance, with EC2 Instance Connect keys signed by a
@@ -50,6 +51,12 @@ func (c *Command) serve(ctx context.Context, name string, args []string) error {
 	fs.StringVar(&o.cfg.Zone, "zone", emulator.DefaultZone, "availability `ZONE` to serve")
 	fs.StringVar(&o.cfg.Domain, "domain", emulator.DefaultDomain, "services/domain to serve and to name the signer for")
 	fs.DurationVar(&o.cfg.KeyTTL, "key-ttl", emulator.DefaultKeyTTL, "how long a pushed key stays valid by default")
+	fs.Func("staple-certs", "the OCSP staples' certs field carries `FORM`: default, none, issuer,\n"+
+		"issuer-chain or junk (see eic-emulator staple-certs -h; default: default)", func(s string) error {
+		var err error
+		o.cfg.StapleCerts, err = pki.ParseCerts(s)
+		return err
+	})
 	fs.StringVar(&o.rootOut, "root-ca-out", "", "write the test root CA certificate (PEM) to `FILE`")
 	fs.StringVar(&o.readyFile, "ready-file", "", "once both listeners are up, write their addresses to `FILE`\n"+
 		"(lines imds=ADDR and control=ADDR; removed at exit) for scripts to wait on")
@@ -156,6 +163,9 @@ func (c *Command) runServe(ctx context.Context, o serveOptions) error {
 func (c *Command) announce(o serveOptions, imdsAddr, ctlAddr string, logger *log.Logger) error {
 	logger.Printf("serving IMDS for %s (%s, %s, %s) on http://%s, control API on http://%s",
 		o.cfg.InstanceID, o.cfg.Zone, o.cfg.Region, o.cfg.Domain, imdsAddr, ctlAddr)
+	if o.cfg.StapleCerts != pki.CertsDefault {
+		logger.Printf("staples carry the certs form %s", o.cfg.StapleCerts)
+	}
 	if o.readyFile != "" {
 		if err := writeAtomic(o.readyFile, fmt.Sprintf("imds=%s\ncontrol=%s\n", imdsAddr, ctlAddr)); err != nil {
 			return fmt.Errorf("write ready file: %w", err)

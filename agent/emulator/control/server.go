@@ -17,7 +17,7 @@ import (
 )
 
 // NewHandler returns the control API for e. logf, when not nil, receives one line for each
-// change made through it (push, revoke, rotate, faults, counter reset).
+// change made through it (push, revoke, rotate, faults, staple certs form, counter reset).
 func NewHandler(e *emulator.Emulator, logf func(format string, args ...any)) http.Handler {
 	if logf == nil {
 		logf = func(string, ...any) {}
@@ -30,6 +30,8 @@ func NewHandler(e *emulator.Emulator, logf func(format string, args ...any)) htt
 	mux.HandleFunc("GET "+PathFaults, s.getFaults)
 	mux.HandleFunc("PUT "+PathFaults, s.putFaults)
 	mux.HandleFunc("DELETE "+PathFaults, s.clearFaults)
+	mux.HandleFunc("GET "+PathStapleCerts, s.getStapleCerts)
+	mux.HandleFunc("PUT "+PathStapleCerts, s.putStapleCerts)
 	mux.HandleFunc("GET "+PathCounts, s.getCounts)
 	mux.HandleFunc("DELETE "+PathCounts, s.takeCounts)
 	mux.HandleFunc("GET "+PathRootCA, s.rootCA)
@@ -146,6 +148,25 @@ func (s *server) clearFaults(w http.ResponseWriter, r *http.Request) {
 	s.emu.SetFaults(emulator.Faults{})
 	s.logf("faults cleared")
 	writeJSON(w, http.StatusOK, Faults{})
+}
+
+func (s *server) getStapleCerts(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, StapleCerts{Certs: s.emu.StapleCerts()})
+}
+
+func (s *server) putStapleCerts(w http.ResponseWriter, r *http.Request) {
+	var c StapleCerts
+	if err := decode(r, "application/json", &c); err != nil {
+		fail(w, err.status, err.msg)
+		return
+	}
+	if err := s.emu.SetStapleCerts(c.Certs); err != nil {
+		fail(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	now := s.emu.StapleCerts()
+	s.logf("staples now carry the certs form %s", now)
+	writeJSON(w, http.StatusOK, StapleCerts{Certs: now})
 }
 
 func (s *server) getCounts(w http.ResponseWriter, r *http.Request) {

@@ -1,6 +1,8 @@
 package control
 
 import (
+	"crypto/x509"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"io"
@@ -79,6 +81,46 @@ func TestClientRoundTrip(t *testing.T) {
 		}
 		if diff := cmp.Diff(emulator.Faults{}, f.emu.Faults()); diff != "" {
 			t.Fatalf("emulator faults after clearing (-want +got):\n%s", diff)
+		}
+	})
+	t.Run("staple-certs-switch-changes-what-imds-serves", func(t *testing.T) {
+		p := f.emu.PKI()
+		// x/crypto/ocsp exposes the first certificate of the certs field, and checks the
+		// response's signature with it: the intermediate did sign the signer's staple.
+		firstCert := func(t *testing.T) *x509.Certificate {
+			t.Helper()
+			_, body := imdsGet(t, f.imds.URL, emulator.MetaPrefix+"managed-ssh-keys/signer-ocsp/"+pki.StapleName(p.Signer.Cert))
+			der, err := base64.StdEncoding.DecodeString(body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r, err := ocsp.ParseResponse(der, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return r.Certificate
+		}
+		if got, err := f.cl.StapleCerts(ctx); err != nil || got != pki.CertsDefault || firstCert(t) != nil {
+			t.Fatalf("StapleCerts = %v, %v; want default, with nothing in certs", got, err)
+		}
+		got, err := f.cl.SetStapleCerts(ctx, pki.CertsIssuerChain)
+		if err != nil || got != pki.CertsIssuerChain || f.emu.StapleCerts() != pki.CertsIssuerChain {
+			t.Fatalf("SetStapleCerts = %v, %v, emulator has %v; want issuer-chain", got, err, f.emu.StapleCerts())
+		}
+		if c := firstCert(t); c == nil || !c.Equal(p.Intermediate.Cert) {
+			t.Fatal("after the switch, the served signer staple does not carry the intermediate first")
+		}
+		if err := f.cl.ClearFaults(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := f.cl.StapleCerts(ctx); err != nil || got != pki.CertsIssuerChain {
+			t.Fatalf("StapleCerts after clearing faults = %v, %v; want issuer-chain still", got, err)
+		}
+		if _, err := f.cl.SetStapleCerts(ctx, pki.CertsJunk+1); err == nil || f.emu.StapleCerts() != pki.CertsIssuerChain {
+			t.Fatalf("SetStapleCerts(unknown) = %v, emulator has %v; want an error and no change", err, f.emu.StapleCerts())
+		}
+		if _, err := f.cl.SetStapleCerts(ctx, pki.CertsDefault); err != nil {
+			t.Fatal(err)
 		}
 	})
 	t.Run("counts-read-and-reset", func(t *testing.T) {
@@ -177,6 +219,9 @@ func TestServerRefusesBadRequests(t *testing.T) {
 		{"negative-latency-refused", "PUT", PathFaults, js, `{"latency":"-1s"}`, nil, 400, "negative latency"},
 		{"status-outside-http-refused", "PUT", PathFaults, js, `{"status":99}`, nil, 400, "status 99"},
 		{"unknown-staple-name-refused", "PUT", PathFaults, js, `{"signer_staple":"bogus"}`, nil, 400, `unknown staple fault "bogus"`},
+		{"unknown-certs-form-refused", "PUT", PathStapleCerts, js, `{"certs":"bogus"}`, nil, 400, `unknown staple certs form "bogus"`},
+		{"certs-form-by-number-refused", "PUT", PathStapleCerts, js, `{"certs":2}`, nil, 400, "certs"},
+		{"certs-form-unknown-field-refused", "PUT", PathStapleCerts, js, `{"form":"issuer"}`, nil, 400, `unknown field "form"`},
 		{"trailing-data-refused", "PUT", PathFaults, js, `{}{}`, nil, 400, "after the JSON object"},
 		{"empty-body-refused", "POST", PathPush, js, ``, nil, 400, "empty"},
 		{"wrong-type-refused", "POST", PathPush, js, `{"os_user":5}`, nil, 400, "os_user"},
@@ -193,7 +238,8 @@ func TestServerRefusesBadRequests(t *testing.T) {
 			if err := json.Unmarshal([]byte(body), &e); err != nil || status != tc.status || !strings.Contains(e.Error, tc.msg) {
 				t.Fatalf("got %d %s; want %d with an error containing %q", status, body, tc.status, tc.msg)
 			}
-			if f.emu.PKI() != before || len(f.emu.Faults().Chain) != 0 || f.emu.Faults().Latency != 0 {
+			if f.emu.PKI() != before || len(f.emu.Faults().Chain) != 0 || f.emu.Faults().Latency != 0 ||
+				f.emu.StapleCerts() != pki.CertsDefault {
 				t.Fatal("a refused request changed the emulator")
 			}
 		})

@@ -227,7 +227,10 @@ type StapleSpec struct {
 // Certs is what an OCSP response's certs field carries.
 type Certs int
 
-// The forms of the certs field seen from real responders and from OpenSSL.
+// The forms of the certs field seen from real responders and from OpenSSL. With Delegated (or
+// Unrelated), every form but CertsNone also carries the certificate of whoever signed, just in
+// front of the issuer: a delegated response is only verifiable with it, and real responders
+// send it along with their chain.
 const (
 	CertsDefault     Certs = iota // the delegated responder when Delegated, else nothing
 	CertsNone                     // nothing, even for a delegated responder
@@ -259,6 +262,25 @@ func ParseCerts(s string) (Certs, error) {
 		}
 	}
 	return 0, fmt.Errorf("unknown staple certs form %q (want default, none, issuer, issuer-chain or junk)", s)
+}
+
+// MarshalText writes the form's name, so JSON and flags carry names rather than numbers. A
+// value outside the constants is an error rather than another form.
+func (c Certs) MarshalText() ([]byte, error) {
+	if c < CertsDefault || c > CertsJunk {
+		return nil, fmt.Errorf("marshal staple certs form %d: no such form", int(c))
+	}
+	return []byte(c.String()), nil
+}
+
+// UnmarshalText is ParseCerts.
+func (c *Certs) UnmarshalText(b []byte) error {
+	v, err := ParseCerts(string(b))
+	if err != nil {
+		return err
+	}
+	*c = v
+	return nil
 }
 
 // Staple makes a DER OCSP response about cert (the signer or the intermediate of this PKI).
@@ -319,19 +341,23 @@ func (p *PKI) Staple(cert *x509.Certificate, spec StapleSpec) ([]byte, error) {
 	case CertsDefault:
 		return der, nil
 	case CertsNone:
-	case CertsIssuer:
-		certs = [][]byte{issuer.Cert.Raw}
-	case CertsIssuerChain:
-		certs = [][]byte{issuer.Cert.Raw}
-		if issuer.Cert.Equal(p.Intermediate.Cert) {
-			certs = append(certs, p.Root.Cert.Raw)
-		}
+		return replaceCerts(der, nil)
 	case CertsJunk:
 		junk, err := newCA("Junk Certificate", nil, p.now.Add(-time.Hour), p.now.Add(24*time.Hour))
 		if err != nil {
 			return nil, err
 		}
-		certs = [][]byte{junk.Cert.Raw, issuer.Cert.Raw}
+		certs = [][]byte{junk.Cert.Raw}
+	case CertsIssuer, CertsIssuerChain:
+	default:
+		return nil, fmt.Errorf("staple: unknown certs form %d", int(spec.Certs))
+	}
+	if tmpl.Certificate != nil { // Delegated or Unrelated: whoever signed goes in front
+		certs = append(certs, tmpl.Certificate.Raw)
+	}
+	certs = append(certs, issuer.Cert.Raw)
+	if spec.Certs == CertsIssuerChain && issuer.Cert.Equal(p.Intermediate.Cert) {
+		certs = append(certs, p.Root.Cert.Raw)
 	}
 	return replaceCerts(der, certs)
 }

@@ -2,10 +2,14 @@ package pki
 
 import (
 	"crypto/x509"
+	"encoding/asn1"
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"golang.org/x/crypto/ocsp"
+
+	"github.com/eic-agent/eic-agent/agent/signer"
 )
 
 func TestHierarchyVerifiesAndStaplesParse(t *testing.T) {
@@ -107,4 +111,128 @@ func TestRotate(t *testing.T) {
 			t.Fatal("rotated PKI still staples the old signer")
 		}
 	})
+}
+
+// certsField decodes the certs field of a DER OCSP response with encoding/asn1, independently
+// of replaceCerts, and names each certificate after its role in p ("other: CN" for strangers).
+func certsField(t *testing.T, p *PKI, der []byte) []string {
+	t.Helper()
+	var resp struct {
+		Status asn1.Enumerated
+		Bytes  struct {
+			Type     asn1.ObjectIdentifier
+			Response []byte
+		} `asn1:"explicit,tag:0"`
+	}
+	if rest, err := asn1.Unmarshal(der, &resp); err != nil || len(rest) != 0 {
+		t.Fatalf("OCSPResponse: %v (%d bytes left)", err, len(rest))
+	}
+	var basic struct {
+		TBS, SigAlg, Signature asn1.RawValue
+		Certs                  []asn1.RawValue `asn1:"explicit,tag:0,optional"`
+	}
+	if rest, err := asn1.Unmarshal(resp.Bytes.Response, &basic); err != nil || len(rest) != 0 {
+		t.Fatalf("BasicOCSPResponse: %v (%d bytes left)", err, len(rest))
+	}
+	roles := map[*x509.Certificate]string{p.Root.Cert: "root", p.Intermediate.Cert: "intermediate",
+		p.Signer.Cert: "signer", p.Responder.Cert: "responder", p.RootResponder.Cert: "root-responder"}
+	names := []string{}
+	for _, raw := range basic.Certs {
+		c, err := x509.ParseCertificate(raw.FullBytes)
+		if err != nil {
+			t.Fatalf("certs field holds something that is not a certificate: %v", err)
+		}
+		name := "other: " + c.Subject.CommonName
+		for known, role := range roles {
+			if c.Equal(known) {
+				name = role
+			}
+		}
+		names = append(names, name)
+	}
+	return names
+}
+
+// TestStapleCertsForms: each form puts exactly its certificates into the certs field, for both
+// staples of the chain, signed by the issuer or by its delegated responder, and the response
+// stays validly signed.
+func TestStapleCertsForms(t *testing.T) {
+	p, err := New(Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const junk = "other: Junk Certificate"
+	tests := []struct {
+		form      Certs
+		delegated bool
+		signer    []string // certs of the signer's staple (issuer: the intermediate)
+		inter     []string // certs of the intermediate's staple (issuer: the root)
+	}{
+		{CertsDefault, false, []string{}, []string{}},
+		{CertsDefault, true, []string{"responder"}, []string{"root-responder"}},
+		{CertsNone, false, []string{}, []string{}},
+		{CertsNone, true, []string{}, []string{}},
+		{CertsIssuer, false, []string{"intermediate"}, []string{"root"}},
+		{CertsIssuer, true, []string{"responder", "intermediate"}, []string{"root-responder", "root"}},
+		{CertsIssuerChain, false, []string{"intermediate", "root"}, []string{"root"}},
+		{CertsIssuerChain, true, []string{"responder", "intermediate", "root"}, []string{"root-responder", "root"}},
+		{CertsJunk, false, []string{junk, "intermediate"}, []string{junk, "root"}},
+		{CertsJunk, true, []string{junk, "responder", "intermediate"}, []string{junk, "root-responder", "root"}},
+	}
+	for _, tc := range tests {
+		name := tc.form.String()
+		if tc.delegated {
+			name = "delegated-" + name
+		}
+		t.Run(name, func(t *testing.T) {
+			for _, c := range []struct {
+				cert, issuer *x509.Certificate
+				want         []string
+			}{{p.Signer.Cert, p.Intermediate.Cert, tc.signer}, {p.Intermediate.Cert, p.Root.Cert, tc.inter}} {
+				der, err := p.Staple(c.cert, StapleSpec{Certs: tc.form, Delegated: tc.delegated})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if diff := cmp.Diff(c.want, certsField(t, p, der)); diff != "" {
+					t.Errorf("certs of the %s staple (-want +got):\n%s", c.cert.Subject.CommonName, diff)
+				}
+				// The field was rewritten after signing: the signature must still hold (with
+				// the responder at hand whenever it signed).
+				_, err = signer.CheckStaple(der, c.cert, c.issuer, p.now)
+				if wantOK := !tc.delegated || tc.form != CertsNone; (err == nil) != wantOK {
+					t.Errorf("CheckStaple(%s) = %v, want ok %v", c.cert.Subject.CommonName, err, wantOK)
+				}
+			}
+		})
+	}
+}
+
+// TestStapleCertsNames: every form round-trips through its name, and nothing else is a form,
+// so a typo on a command line or in JSON never silently serves another form.
+func TestStapleCertsNames(t *testing.T) {
+	for c := CertsDefault; c <= CertsJunk; c++ {
+		b, err := c.MarshalText()
+		if err != nil {
+			t.Fatalf("MarshalText(%d): %v", c, err)
+		}
+		var back Certs
+		if err := back.UnmarshalText(b); err != nil || back != c {
+			t.Errorf("UnmarshalText(%q) = %v, %v; want %v", b, back, err, c)
+		}
+	}
+	for _, bad := range []string{"", "Issuer", "issuer ", "delegated", "1"} {
+		if c, err := ParseCerts(bad); err == nil {
+			t.Errorf("ParseCerts(%q) = %v, want an error", bad, c)
+		}
+	}
+	if b, err := Certs(CertsJunk + 1).MarshalText(); err == nil {
+		t.Errorf("MarshalText of an unknown form = %q, want an error", b)
+	}
+	p, err := New(Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Staple(p.Signer.Cert, StapleSpec{Certs: CertsJunk + 1}); err == nil {
+		t.Error("Staple with an unknown certs form succeeded, want an error")
+	}
 }
