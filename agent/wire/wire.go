@@ -38,8 +38,11 @@ const (
 	Version = 1
 	// MaxRequest bounds a request line, newline included.
 	MaxRequest = 4 << 10
-	// MaxResponse bounds an answer.
-	MaxResponse = 1 << 20
+	// MaxResponse bounds an answer. Accepted keys are never left out of one, so it has room for
+	// every key of the largest bundle a configuration allows (imds.max_response_bytes, at most
+	// 8 MiB) as JSON, whose escaping at most doubles the printable text a signed block holds;
+	// what it says about rejected blocks is bounded on its own (MaxRejectedItems).
+	MaxResponse = 16 << 20
 )
 
 var (
@@ -87,10 +90,13 @@ type Response struct {
 	Outcome string `json:"outcome,omitempty"`
 	Detail  string `json:"detail,omitempty"`
 	// Error with Failed: the verification could not complete. Error alone: no verdict.
-	Error    string          `json:"error,omitempty"`
-	Failed   bool            `json:"failed"`
-	Accepted []AcceptedKey   `json:"accepted,omitempty"`
-	Rejected []RejectedBlock `json:"rejected,omitempty"`
+	Error    string        `json:"error,omitempty"`
+	Failed   bool          `json:"failed"`
+	Accepted []AcceptedKey `json:"accepted,omitempty"`
+	// Rejected itemises the first MaxRejectedItems rejected blocks; RejectedMore counts the
+	// others per reason.
+	Rejected     []RejectedBlock `json:"rejected,omitempty"`
+	RejectedMore map[string]int  `json:"rejected_more,omitempty"`
 }
 
 // AcceptedKey is keys.Accepted on the wire, Expires in Unix seconds.
@@ -104,7 +110,7 @@ type AcceptedKey struct {
 	Block       int    `json:"block"`
 }
 
-// RejectedBlock is keys.Rejected on the wire.
+// RejectedBlock is keys.Rejected on the wire, its text fields cut to MaxRejectedField bytes.
 type RejectedBlock struct {
 	Block       int    `json:"block"`
 	Reason      string `json:"reason"`
