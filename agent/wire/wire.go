@@ -11,11 +11,13 @@
 // Contract: neither end believes what it reads. The server answers only root and the UIDs it is
 // given (SO_PEERCRED), decodes strictly and validates the user and fingerprint before its handler
 // sees them, and turns a handler panic into an error answer. The client talks only to a server
-// running as root or a trusted UID, and refuses a whole answer when any part of it is out of
-// shape: a key line that is not a plain public key in canonical "TYPE BASE64" form, a
-// fingerprint that does not match its key or the one asked about, an answer about another user.
-// The peer check is what makes the service a trusted party; the shape checks keep a confused one
-// from ever putting options or extra lines in front of sshd.
+// running as root or a trusted UID (never 65534, nobody), through a socket directory only root or
+// that UID can write (see dial), and refuses a whole answer when any part of it is out of shape:
+// a key line that is not a plain public key in canonical "TYPE BASE64" form, a fingerprint that
+// does not match its key or the one asked about, an answer about another user, more about
+// rejected blocks than the bounds of bound.go. The peer and directory checks are what make the
+// service a trusted party; the shape checks keep a confused one from ever putting options or
+// extra lines in front of sshd.
 //
 // The helper links this package on every login, so it imports only the standard library,
 // x/sys/unix, zap and the lookup and keys types: never agent/service, fsnotify or go-systemd.
