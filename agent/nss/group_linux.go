@@ -15,6 +15,9 @@ import (
 // getent started (an NSS helper, a stuck child that ignores SIGTERM) outlives the call or keeps
 // its stdout open. It returns cmd.Wait's error.
 func runGroup(ctx context.Context, cmd *exec.Cmd) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
 		return err
@@ -35,10 +38,10 @@ func runGroup(ctx context.Context, cmd *exec.Cmd) error {
 	}
 	stop := context.AfterFunc(ctx, killGroup)
 	defer stop()
-	if err := waitExited(pgid); err != nil {
-		killGroup() // cannot watch it: make sure Wait below does not hang
-	}
-	killGroup() // whatever the leader left behind
+	// Once the leader has exited, kill whatever it left behind. Should waiting fail, the kill
+	// also makes sure Wait below cannot hang.
+	_ = waitExited(pgid)
+	killGroup()
 	mu.Lock()
 	reaped = true
 	mu.Unlock()

@@ -11,6 +11,9 @@ import (
 // started too: without waitid(WNOWAIT) a process group cannot be signalled without racing the
 // reaping of its leader.
 func runGroup(ctx context.Context, cmd *exec.Cmd) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	if err := cmd.Start(); err != nil {
 		return err
 	}
