@@ -29,8 +29,9 @@ lint:
 	@out="$$(gofmt -l .)"; if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 
+# The race detector needs cgo (and so a C compiler): .ci/run installs gcc and libc6-dev.
 unit:
-	$(GO) test -race -count=1 ./...
+	CGO_ENABLED=1 $(GO) test -race -count=1 ./...
 
 FUZZTIME ?= 20s
 fuzz:

@@ -2,6 +2,8 @@ package audit
 
 import (
 	"fmt"
+	"sort"
+	"strings"
 	"time"
 
 	"go.uber.org/zap"
@@ -80,6 +82,45 @@ func Rejected(log *zap.Logger, d Denial) {
 		zap.String("fingerprint", d.Fingerprint),
 		zap.String("request_id", d.RequestID),
 		zap.String("caller", d.Caller),
+		zap.String("event", "reject"),
+	)
+}
+
+// Unlisted is the rejected blocks of one lookup that were counted but not listed one by one
+// (the service's answer itemises only the first few), as reason -> count.
+type Unlisted struct {
+	User   string
+	Counts map[string]int
+	// Routine: every one of them is routine (see Denial.Routine).
+	Routine bool
+}
+
+// RejectedMore logs u as one record at warn level (info when Routine): "Rejected N more EC2
+// Instance Connect keys for USER: REASON=COUNT, ... (not itemised)".
+func RejectedMore(log *zap.Logger, u Unlisted) {
+	if log == nil || len(u.Counts) == 0 {
+		return
+	}
+	reasons := make([]string, 0, len(u.Counts))
+	total := 0
+	for r, n := range u.Counts {
+		reasons = append(reasons, r)
+		total += n
+	}
+	sort.Strings(reasons)
+	parts := make([]string, len(reasons))
+	for i, r := range reasons {
+		parts[i] = fmt.Sprintf("%s=%d", r, u.Counts[r])
+	}
+	summary := strings.Join(parts, ", ")
+	level := zap.WarnLevel
+	if u.Routine {
+		level = zap.InfoLevel
+	}
+	log.Log(level, fmt.Sprintf("Rejected %d more EC2 Instance Connect keys for %s: %s (not itemised)", total, u.User, summary),
+		zap.String("user", u.User),
+		zap.Int("count", total),
+		zap.String("reasons", summary),
 		zap.String("event", "reject"),
 	)
 }

@@ -126,3 +126,48 @@ func TestRecordsNilLogger(t *testing.T) {
 	Accepted(nil, Grant{})
 	Rejected(nil, Denial{})
 }
+
+func TestRejectedMore(t *testing.T) {
+	tests := []struct {
+		name string
+		u    Unlisted
+		want record
+	}{
+		{
+			name: "counts-per-reason-in-one-record",
+			u:    Unlisted{User: "ec2-user", Counts: map[string]int{"malformed": 3, "bad-signature": 1012}},
+			want: record{
+				Level:   zapcore.WarnLevel,
+				Message: "Rejected 1015 more EC2 Instance Connect keys for ec2-user: bad-signature=1012, malformed=3 (not itemised)",
+				Fields: map[string]any{"user": "ec2-user", "count": int64(1015),
+					"reasons": "bad-signature=1012, malformed=3", "event": "reject"},
+			},
+		},
+		{
+			name: "routine-only-logged-at-info",
+			u:    Unlisted{User: "root", Counts: map[string]int{"fingerprint-mismatch": 2}, Routine: true},
+			want: record{
+				Level:   zapcore.InfoLevel,
+				Message: "Rejected 2 more EC2 Instance Connect keys for root: fingerprint-mismatch=2 (not itemised)",
+				Fields:  map[string]any{"user": "root", "count": int64(2), "reasons": "fingerprint-mismatch=2", "event": "reject"},
+			},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			log, logs := observe(t)
+			RejectedMore(log, tc.u)
+			if diff := cmp.Diff(tc.want, only(t, logs)); diff != "" {
+				t.Errorf("record (-want +got):\n%s", diff)
+			}
+		})
+	}
+	t.Run("nothing-counted-no-record", func(t *testing.T) {
+		log, logs := observe(t)
+		RejectedMore(log, Unlisted{User: "root"})
+		RejectedMore(nil, Unlisted{User: "root", Counts: map[string]int{"expired": 1}})
+		if n := logs.Len(); n != 0 {
+			t.Errorf("%d records; want none", n)
+		}
+	})
+}

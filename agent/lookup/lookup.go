@@ -80,6 +80,9 @@ type Result struct {
 	User     string
 	Accepted []keys.Accepted
 	Rejected []keys.Rejected
+	// RejectedMore counts, per reason, rejected blocks that Rejected does not list: an answer of
+	// the service itemises only the first few (wire.MaxRejectedItems). Direct mode lists all.
+	RejectedMore map[keys.Reason]int
 	// Signer is the verified signer, when one was needed.
 	Signer *signer.Signer
 	// Blocks is the parsed bundle, when one was fetched.

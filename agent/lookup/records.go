@@ -41,8 +41,9 @@ func Untrusted(blocks []bundle.Block, cause error) []keys.Rejected {
 }
 
 // Record writes the audit records of one lookup: every accepted key with upstream's wording,
-// every rejected block with its reason, and one line for a lookup that stopped early. A failed
-// lookup's error is for the caller to report.
+// every rejected block with its reason (and one line counting those the service's answer did
+// not itemise), and one line for a lookup that stopped early. A failed lookup's error is for the
+// caller to report.
 func Record(log *zap.Logger, res Result, err error) {
 	switch {
 	case err != nil:
@@ -55,6 +56,7 @@ func Record(log *zap.Logger, res Result, err error) {
 	}
 	logAccepted(log, res.User, res.Accepted)
 	logRejections(log, res.User, res.Rejected)
+	logRejectedMore(log, res.User, res.RejectedMore)
 }
 
 func logAccepted(log *zap.Logger, user string, acc []keys.Accepted) {
@@ -84,6 +86,18 @@ func logRejections(log *zap.Logger, user string, rej []keys.Rejected) {
 			Routine:     r.Reason == keys.ReasonFingerprintMismatch,
 		})
 	}
+}
+
+func logRejectedMore(log *zap.Logger, user string, more map[keys.Reason]int) {
+	if len(more) == 0 {
+		return
+	}
+	u := audit.Unlisted{User: user, Counts: make(map[string]int, len(more)), Routine: true}
+	for r, n := range more {
+		u.Counts[string(r)] = n
+		u.Routine = u.Routine && r == keys.ReasonFingerprintMismatch
+	}
+	audit.RejectedMore(log, u)
 }
 
 func keyType(line string) string {

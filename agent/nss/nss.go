@@ -10,8 +10,11 @@
 // ':', '/', whitespace, control characters or a leading '-'); getent runs with
 // an absolute path, an empty environment, no stdin, stderr discarded, stdout
 // capped at 64 KiB, under the caller's context (which should carry a
-// deadline). Exit 2 means "no such user". An exit-0 answer for a different
-// name than asked is an error, not "no": see UserExists.
+// deadline), in a process group of its own that is killed as a whole at the
+// deadline, so neither getent nor anything it started outlives the call.
+// Killing and collecting it is counted inside the deadline. Exit 2 means "no
+// such user". An exit-0 answer for a different name than asked is an error,
+// not "no": see UserExists.
 package nss
 
 import (
@@ -33,9 +36,11 @@ const None = "none"
 // MaxOutput caps getent's stdout; one passwd entry is a few hundred bytes.
 const MaxOutput = 64 << 10
 
-// waitDelay bounds how long Wait lingers after getent exits (or is killed)
-// when something it started still holds its stdout open.
-const waitDelay = 500 * time.Millisecond
+// killGrace is kept back from the caller's deadline (at most a quarter of the
+// time left) to kill getent's process group and collect it, so the call ends
+// by the deadline. It also bounds how long Wait lingers on a stdout held open
+// by a process that left the group.
+const killGrace = 100 * time.Millisecond
 
 // defaultGetent lists where getent lives on deb and rpm systems, in order.
 func defaultGetent() []string { return []string{"/usr/bin/getent", "/bin/getent"} }
@@ -66,19 +71,23 @@ func UserExists(ctx context.Context, cfg Config, user string) (bool, error) {
 		return false, err
 	}
 
+	runCtx, grace, cancel := withGrace(ctx)
+	defer cancel()
 	out := &cappedBuffer{max: MaxOutput}
-	cmd := exec.CommandContext(ctx, getent, "passwd", "--", user)
+	cmd := exec.Command(getent, "passwd", "--", user)
 	cmd.Env = []string{} // non-nil and empty: inherit nothing
 	cmd.Stdin = nil
 	cmd.Stdout = out
 	cmd.Stderr = nil
-	cmd.WaitDelay = waitDelay
-	err = cmd.Run()
+	cmd.WaitDelay = grace
+	err = runGroup(runCtx, cmd)
 
 	var exitErr *exec.ExitError
 	switch {
-	case ctx.Err() != nil:
-		return false, fmt.Errorf("getent %s passwd %q: %w", getent, user, ctx.Err())
+	case errors.Is(runCtx.Err(), context.DeadlineExceeded):
+		return false, fmt.Errorf("getent %s passwd %q: no answer before the deadline; killed it and everything it started: %w", getent, user, runCtx.Err())
+	case runCtx.Err() != nil:
+		return false, fmt.Errorf("getent %s passwd %q: %w", getent, user, runCtx.Err())
 	case out.overflow:
 		return false, fmt.Errorf("getent %s passwd %q: output larger than %d bytes", getent, user, MaxOutput)
 	case errors.As(err, &exitErr) && exitErr.ExitCode() == 2:
@@ -96,6 +105,19 @@ func UserExists(ctx context.Context, cfg Config, user string) (bool, error) {
 		return false, fmt.Errorf("getent %s passwd %q: answered for user %q; refusing a name that differs from the one asked", getent, user, truncate(string(name)))
 	}
 	return true, nil
+}
+
+// withGrace returns ctx with its deadline moved killGrace earlier (at most a
+// quarter of the time left), and that grace.
+func withGrace(ctx context.Context) (context.Context, time.Duration, context.CancelFunc) {
+	dl, ok := ctx.Deadline()
+	if !ok {
+		ctx, cancel := context.WithCancel(ctx)
+		return ctx, killGrace, cancel
+	}
+	grace := min(killGrace, time.Until(dl)/4)
+	ctx, cancel := context.WithDeadline(ctx, dl.Add(-max(grace, 0)))
+	return ctx, max(grace, time.Millisecond), cancel
 }
 
 // CheckName refuses names that could be read as an option or that no passwd

@@ -2,9 +2,13 @@ package nss
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -178,5 +182,76 @@ func TestUserExistsCancelled(t *testing.T) {
 	got, err := UserExists(ctx, Config{Getent: getent}, "alice")
 	if err == nil || got || !strings.Contains(err.Error(), "context canceled") {
 		t.Fatalf("UserExists with cancelled context = %v, %v; want false and a context error", got, err)
+	}
+}
+
+// TestGetentLeavesNothingBehind runs getents that start a child which ignores SIGTERM and
+// sleeps, the way a wedged NSS helper would: whether getent hangs past the deadline or answers
+// and exits, the child must not outlive the call.
+func TestGetentLeavesNothingBehind(t *testing.T) {
+	tests := []struct {
+		name     string
+		script   string // PIDFILE is replaced with the file the child's pid goes to
+		deadline time.Duration
+		want     bool
+		wantErr  string
+	}{
+		{"hung-getent-killed-with-its-children-at-deadline", `trap '' TERM
+/bin/sleep 1000 &
+echo $! > PIDFILE
+wait`, 2 * time.Second, false, "deadline"},
+		{"answering-getent-children-killed", `trap '' TERM
+/bin/sleep 1000 &
+echo $! > PIDFILE
+echo "alice:x:1:1::/:/bin/sh"`, 30 * time.Second, true, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			pidfile := filepath.Join(t.TempDir(), "child.pid")
+			getent := fakeGetent(t, strings.ReplaceAll(tc.script, "PIDFILE", pidfile))
+			ctx, cancel := context.WithTimeout(context.Background(), tc.deadline)
+			defer cancel()
+			got, err := UserExists(ctx, Config{Getent: getent}, "alice")
+			switch {
+			case tc.wantErr == "" && err != nil:
+				t.Errorf("UserExists: %v", err)
+			case tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)):
+				t.Errorf("UserExists error = %v, want one mentioning %q", err, tc.wantErr)
+			case got != tc.want:
+				t.Errorf("UserExists = %v, want %v", got, tc.want)
+			}
+			data, err := os.ReadFile(pidfile)
+			if err != nil {
+				t.Fatalf("the fake getent never started its child: %v", err)
+			}
+			pid, err := strconv.Atoi(strings.TrimSpace(string(data)))
+			if err != nil {
+				t.Fatalf("child pid %q: %v", data, err)
+			}
+			// SIGKILL was sent before UserExists returned; the kernel finishes the child off
+			// asynchronously, so poll for it to be gone.
+			waitGone(t, pid)
+		})
+	}
+}
+
+// waitGone polls until pid no longer runs (gone, or a zombie waiting for its new parent).
+func waitGone(t *testing.T, pid int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			return
+		}
+		// The state follows the parenthesised command name: "pid (comm) S ...".
+		if i := strings.LastIndexByte(string(stat), ')'); i >= 0 && strings.HasPrefix(string(stat[i+1:]), " Z") {
+			return
+		}
+		if time.Now().After(deadline) {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+			t.Fatalf("getent's child %d is still running after the call returned: %s", pid, stat)
+		}
+		runtime.Gosched()
 	}
 }

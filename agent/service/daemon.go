@@ -79,9 +79,9 @@ func Run(ctx context.Context, rc RunConfig) error {
 		return fmt.Errorf("%w: logging: %w", ErrConfig, err)
 	}
 	defer func() { _ = log.Sync() }()
-	uid, err := wire.UIDOf(cfg.Service.User)
+	uid, err := wire.ServiceUID(cfg.Service.User)
 	if err != nil {
-		log.Error("cannot start: the service user does not exist", zap.Error(err))
+		log.Error("cannot start: service.user cannot be trusted as the service account", zap.Error(err))
 		return fmt.Errorf("%w: %w", ErrConfig, err)
 	}
 	ln, activated, err := Listen(cfg.Service.Socket)

@@ -182,24 +182,46 @@ func TestLoginWithPushedKey(t *testing.T) {
 	}
 }
 
+// mustRecord waits for the helper's audit record that explains a refusal: "Permission denied"
+// alone is also what a helper that crashed would get.
+func mustRecord(t *testing.T, mark int, what string, match func(testenv.Entry) bool) {
+	t.Helper()
+	if _, ok := env.Journal.WaitFor(mark, 5*time.Second, match); !ok {
+		t.Errorf("no audit record with %s; journal: %v", what, env.Journal.Since(mark))
+	}
+}
+
+// No test pushes a key for alice, so IMDS never has any for her.
 func TestLoginRefusedWithoutKey(t *testing.T) {
 	start(t, "")
 	path, _ := key(t, "ed25519")
-	mustBeRefused(t, "ec2-user", path)
+	mark := env.Journal.Mark()
+	mustBeRefused(t, "alice", path)
+	mustRecord(t, mark, "no keys for alice", func(e testenv.Entry) bool {
+		return e["MESSAGE"] == "no EC2 Instance Connect keys for user" && e["USER"] == "alice"
+	})
 }
 
 func TestLoginRefusedKeyPushedForAnotherUser(t *testing.T) {
 	start(t, "")
 	path, pub := key(t, "ed25519")
-	push(t, emulator.Push{OSUser: "alice", PublicKey: pub})
-	mustBeRefused(t, "ec2-user", path)
+	push(t, emulator.Push{OSUser: "ec2-user", PublicKey: pub})
+	mark := env.Journal.Mark()
+	mustBeRefused(t, "alice", path)
+	mustRecord(t, mark, "no keys for alice", func(e testenv.Entry) bool {
+		return e["MESSAGE"] == "no EC2 Instance Connect keys for user" && e["USER"] == "alice"
+	})
 }
 
 func TestLoginRefusedKeyPushedForAnotherInstance(t *testing.T) {
 	start(t, "")
 	path, pub := key(t, "ed25519")
-	push(t, emulator.Push{OSUser: "ec2-user", PublicKey: pub, InstanceID: "i-0fedcba9876543210"})
+	req := push(t, emulator.Push{OSUser: "ec2-user", PublicKey: pub, InstanceID: "i-0fedcba9876543210"})
+	mark := env.Journal.Mark()
 	mustBeRefused(t, "ec2-user", path)
+	mustRecord(t, mark, "reason=other-instance for request "+req, func(e testenv.Entry) bool {
+		return e["REASON"] == "other-instance" && e["REQUEST_ID"] == req
+	})
 }
 
 func TestLoginRefusedAfterExpiry(t *testing.T) {
@@ -209,22 +231,24 @@ func TestLoginRefusedAfterExpiry(t *testing.T) {
 	push(t, emulator.Push{OSUser: "ec2-user", PublicKey: pub, TTL: -time.Second})
 	mark := env.Journal.Mark()
 	mustBeRefused(t, "ec2-user", path)
-	if _, ok := env.Journal.WaitFor(mark, 5*time.Second, func(e testenv.Entry) bool { return e["REASON"] == "expired" }); !ok {
-		t.Errorf("no audit record with reason=expired; journal: %v", env.Journal.Since(mark))
-	}
+	mustRecord(t, mark, "reason=expired", func(e testenv.Entry) bool { return e["REASON"] == "expired" })
 }
 
 func TestLoginRefusedAfterSignerRevoked(t *testing.T) {
 	start(t, "")
 	path, pub := key(t, "ed25519")
-	push(t, emulator.Push{OSUser: "ec2-user", PublicKey: pub})
+	req := push(t, emulator.Push{OSUser: "ec2-user", PublicKey: pub})
 	env.Emu.RevokeSigner()
 	t.Cleanup(func() {
 		if err := env.Emu.RotateSigner(); err != nil {
 			t.Error(err)
 		}
 	})
+	mark := env.Journal.Mark()
 	mustBeRefused(t, "ec2-user", path)
+	mustRecord(t, mark, "reason=untrusted-signer (revoked) for request "+req, func(e testenv.Entry) bool {
+		return e["REASON"] == "untrusted-signer" && e["REQUEST_ID"] == req && strings.Contains(e["DETAIL"], "revoked")
+	})
 }
 
 func TestLoginRefusedWhenIMDSHangsAndSSHDStillAnswers(t *testing.T) {

@@ -5,11 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
-	"os/user"
-	"slices"
-	"strconv"
-	"strings"
 	"syscall"
 	"time"
 
@@ -28,18 +23,20 @@ type ClientOptions struct {
 	ConnectTimeout time.Duration
 	// Timeout bounds the whole exchange, within ctx's own deadline. Default DefaultTimeout.
 	Timeout time.Duration
-	// TrustedUIDs may run the service besides root (the service account).
+	// TrustedUIDs may run the service besides root (the service account). Uid 65534 (nobody)
+	// is never trusted.
 	TrustedUIDs []uint32
-	// TrustedUser names one more account that may run the service. It is resolved only when a
-	// server runs as neither root nor a TrustedUIDs uid, so a login that finds no service
-	// reads no account database.
+	// TrustedUser names one more account that may run the service (ServiceUID). It is resolved
+	// only when the socket's directory or server belongs to neither root nor a TrustedUIDs uid,
+	// so a login that finds no service reads no account database.
 	TrustedUser string
 }
 
 // Query asks the service at path for req's keys. A nil error means the answer is well formed
 // and about req: it may still say the verification failed (Failed), which Result reports. An
-// error means there is nothing to use: the socket could not be reached, the server runs as an
-// untrusted uid, the exchange broke or timed out, the answer is out of shape (ErrInvalidResponse)
+// error means there is nothing to use: the socket could not be reached, its directory could let
+// someone else bind it (see dial), the server runs as an untrusted uid, the exchange broke or
+// timed out, the answer is out of shape (ErrInvalidResponse)
 // or carries no verdict (ErrRefused; the Response is returned too).
 func Query(ctx context.Context, path string, req Request, o ClientOptions) (Response, error) {
 	a, err := query(ctx, path, req, o)
@@ -68,12 +65,11 @@ func query(ctx context.Context, path string, req Request, o ClientOptions) (answ
 	}
 	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
-	d := net.Dialer{Timeout: o.ConnectTimeout}
-	c, err := d.DialContext(ctx, "unix", path)
+	t := &trust{uids: o.TrustedUIDs, user: o.TrustedUser}
+	conn, err := dial(ctx, path, o.ConnectTimeout, t)
 	if err != nil {
 		return answer{}, fmt.Errorf("service socket %s: %w", path, err)
 	}
-	conn := c.(*net.UnixConn)
 	defer conn.Close()
 	if dl, ok := ctx.Deadline(); ok {
 		_ = conn.SetDeadline(dl)
@@ -82,14 +78,14 @@ func query(ctx context.Context, path string, req Request, o ClientOptions) (answ
 	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
 
-	// Anyone can bind a socket where the service's would be if its directory allows it: only
-	// the kernel's word on the server's uid tells the service from an impostor.
+	// The directory check keeps others from binding a socket there; the kernel's word on the
+	// server's uid is what tells the service from an impostor that got there anyway.
 	uid, err := peerUID(conn)
 	if err != nil {
 		return answer{}, fmt.Errorf("service socket %s: %w", path, err)
 	}
-	if !trusted(uid, &o) {
-		return answer{}, fmt.Errorf("service socket %s is served by uid %d, not %s; refusing it", path, uid, trustedNames(o.TrustedUIDs))
+	if !t.allows(uid) {
+		return answer{}, fmt.Errorf("service socket %s is served by uid %d, not %s; refusing it", path, uid, t.names())
 	}
 
 	_, writeErr := conn.Write(line)
@@ -108,32 +104,6 @@ func query(ctx context.Context, path string, req Request, o ClientOptions) (answ
 		return answer{resp: resp}, fmt.Errorf("service socket %s: %w", path, err)
 	}
 	return answer{resp: resp, res: res, verdict: err}, nil
-}
-
-// trusted reports whether a server running as uid may be the service, resolving
-// o.TrustedUser into o.TrustedUIDs only when that decides it.
-func trusted(uid uint32, o *ClientOptions) bool {
-	if uid == 0 || slices.Contains(o.TrustedUIDs, uid) {
-		return true
-	}
-	if o.TrustedUser == "" {
-		return false
-	}
-	u, err := UIDOf(o.TrustedUser)
-	o.TrustedUser = ""
-	if err != nil {
-		return false
-	}
-	o.TrustedUIDs = append(o.TrustedUIDs, u)
-	return u == uid
-}
-
-func trustedNames(uids []uint32) string {
-	names := []string{"root"}
-	for _, u := range uids {
-		names = append(names, strconv.FormatUint(uint64(u), 10))
-	}
-	return strings.Join(names, " or ")
 }
 
 // readResponse reads the answer up to the server's close, at most MaxResponse bytes.
@@ -158,18 +128,4 @@ func readResponse(r io.Reader) ([]byte, error) {
 			return nil, fmt.Errorf("read answer: %w", err)
 		}
 	}
-}
-
-// UIDOf returns the uid of the named local account (the service user). It reads /etc/passwd
-// when built without cgo: system accounts are local.
-func UIDOf(name string) (uint32, error) {
-	u, err := user.Lookup(name)
-	if err != nil {
-		return 0, fmt.Errorf("look up service user %q: %w", name, err)
-	}
-	uid, err := strconv.ParseUint(u.Uid, 10, 32)
-	if err != nil {
-		return 0, fmt.Errorf("look up service user %q: uid %q: %w", name, u.Uid, err)
-	}
-	return uint32(uid), nil
 }

@@ -24,6 +24,7 @@ func parseOutcome(s string) (lookup.Outcome, bool) {
 
 // FromResult is the answer for a lookup that returned res and err. It carries what
 // lookup.Record and Result.Lines need; the signer and the parsed bundle stay in the service.
+// Every accepted key is in it; rejections are bounded (MaxRejectedItems).
 func FromResult(res lookup.Result, err error) Response {
 	r := Response{V: Version, User: res.User, Outcome: res.Outcome.String(), Detail: res.Detail}
 	if err != nil {
@@ -43,16 +44,7 @@ func FromResult(res lookup.Result, err error) Response {
 			Block:       a.Block,
 		})
 	}
-	for _, rj := range res.Rejected {
-		r.Rejected = append(r.Rejected, RejectedBlock{
-			Block:       rj.Block,
-			Reason:      string(rj.Reason),
-			Detail:      rj.Detail,
-			Fingerprint: rj.Fingerprint,
-			Caller:      rj.Caller,
-			RequestID:   rj.RequestID,
-		})
-	}
+	r.Rejected, r.RejectedMore = boundRejected(res.Rejected)
 	return r
 }
 
@@ -94,10 +86,10 @@ func (r Response) Result() (lookup.Result, error) {
 		}
 		res.Accepted = append(res.Accepted, a)
 	}
-	for i, rj := range r.Rejected {
-		if rj.Reason == "" {
-			return invalid("rejected block %d has no reason", i)
-		}
+	if err := r.checkRejected(); err != nil {
+		return invalid("%v", err)
+	}
+	for _, rj := range r.Rejected {
 		res.Rejected = append(res.Rejected, keys.Rejected{
 			Block:       rj.Block,
 			Reason:      keys.Reason(rj.Reason),
@@ -106,6 +98,12 @@ func (r Response) Result() (lookup.Result, error) {
 			Caller:      rj.Caller,
 			RequestID:   rj.RequestID,
 		})
+	}
+	for reason, n := range r.RejectedMore {
+		if res.RejectedMore == nil {
+			res.RejectedMore = make(map[keys.Reason]int, len(r.RejectedMore))
+		}
+		res.RejectedMore[keys.Reason(reason)] = n
 	}
 	if r.Failed {
 		return res, errors.New(r.Error)

@@ -123,19 +123,24 @@ func sharedDir(t *testing.T) (dir, bin string) {
 }
 
 func asNobody(ctx context.Context, bin, mode, sock string) *exec.Cmd {
+	return asUID(ctx, bin, mode, sock, nobodyUID)
+}
+
+func asUID(ctx context.Context, bin, mode, sock string, uid uint32) *exec.Cmd {
 	cmd := exec.CommandContext(ctx, bin)
 	cmd.Env = []string{childModeEnv + "=" + mode, childSockEnv + "=" + sock}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: nobodyUID, Gid: nobodyUID}}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uid, Gid: uid}}
 	return cmd
 }
 
-// startNobodyServer runs childServer as uid 65534 and waits until it listens.
-func startNobodyServer(t *testing.T) string {
+// startServerAs runs childServer as uid and waits until it listens. Its socket is in a
+// world-writable directory (the child must be able to bind there): see moveSocket.
+func startServerAs(t *testing.T, uid uint32) string {
 	t.Helper()
 	dir, bin := sharedDir(t)
 	sock := filepath.Join(dir, "s.sock")
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	cmd := asNobody(ctx, bin, "server", sock)
+	cmd := asUID(ctx, bin, "server", sock, uid)
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -161,6 +166,24 @@ func startNobodyServer(t *testing.T) string {
 		t.Fatalf("child server did not start: %q, %v\n%s", line, err, stderr.String())
 	}
 	return sock
+}
+
+// moveSocket renames the socket at sock into a fresh directory of mode 0755 owned by owner and
+// returns its new path: the listener keeps serving it there, whoever runs it.
+func moveSocket(t *testing.T, sock string, owner uint32) string {
+	t.Helper()
+	dir := filepath.Dir(sockPath(t))
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(dir, int(owner), int(owner)); err != nil {
+		t.Fatal(err)
+	}
+	moved := filepath.Join(dir, "s.sock")
+	if err := os.Rename(sock, moved); err != nil {
+		t.Fatal(err)
+	}
+	return moved
 }
 
 // sockPath is a socket path short enough for sun_path.

@@ -12,3 +12,8 @@ import (
 func peerUID(*net.UnixConn) (uint32, error) {
 	return 0, errors.New("peer credentials: SO_PEERCRED is only available on Linux")
 }
+
+// openDir fails closed where the socket's directory cannot be opened without following it.
+func openDir(string) (int, uint32, uint32, error) {
+	return -1, 0, 0, errors.New("socket directory check: O_PATH is only available on Linux")
+}

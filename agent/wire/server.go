@@ -181,7 +181,7 @@ func (s *server) call(ctx context.Context, req Request) (resp Response) {
 
 func (s *server) answerAndClose(conn *net.UnixConn, resp Response) {
 	defer conn.Close()
-	data, err := json.Marshal(resp)
+	data, err := encodeResponse(resp)
 	if err == nil && len(data) > MaxResponse {
 		err = fmt.Errorf("%d bytes, more than %d", len(data), MaxResponse)
 	}
@@ -195,6 +195,18 @@ func (s *server) answerAndClose(conn *net.UnixConn, resp Response) {
 	if _, err := conn.Write(data); err != nil {
 		s.log.Debug("eic-agent could not send its answer", zap.Error(err))
 	}
+}
+
+// encodeResponse is json.Marshal without HTML escaping, which would make every '<', '>' and
+// '&' in a claim six bytes: MaxResponse counts on printable text at most doubling.
+func encodeResponse(resp Response) ([]byte, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(resp); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
 }
 
 // readRequest reads one request line of at most MaxRequest bytes. It returns io.EOF for a peer

@@ -3,9 +3,7 @@ package wire
 import (
 	"context"
 	"errors"
-	"fmt"
 	"os"
-	"os/user"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -274,41 +272,4 @@ func TestPeerUIDChecks(t *testing.T) {
 			t.Fatalf("client as allowed uid %d: %v, output %q; want an answer", nobodyUID, err, out)
 		}
 	})
-	t.Run("server-of-untrusted-uid-refused", func(t *testing.T) {
-		sock := startNobodyServer(t)
-		_, err := Query(context.Background(), sock, Request{User: "alice"}, ClientOptions{})
-		want := fmt.Sprintf("service socket %s is served by uid %d, not root; refusing it", sock, nobodyUID)
-		if err == nil || err.Error() != want {
-			t.Fatalf("Query: %v; want %q", err, want)
-		}
-		resp, err := Query(context.Background(), sock, Request{User: "alice"}, ClientOptions{TrustedUIDs: []uint32{nobodyUID}})
-		if err != nil || resp.Outcome != "no-keys" {
-			t.Fatalf("Query trusting uid %d: (%+v, %v); want a no-keys answer", nobodyUID, resp, err)
-		}
-	})
-	t.Run("server-of-trusted-user-accepted-by-name", func(t *testing.T) {
-		name, err := user.LookupId(fmt.Sprint(nobodyUID))
-		if err != nil {
-			t.Skipf("no account for uid %d: %v", nobodyUID, err)
-		}
-		sock := startNobodyServer(t)
-		resp, err := Query(context.Background(), sock, Request{User: "alice"}, ClientOptions{TrustedUser: name.Username})
-		if err != nil || resp.Outcome != "no-keys" {
-			t.Fatalf("Query trusting user %s: (%+v, %v); want a no-keys answer", name.Username, resp, err)
-		}
-		_, err = Query(context.Background(), sock, Request{User: "alice"}, ClientOptions{TrustedUser: "no-such-user-eic"})
-		if err == nil || !strings.Contains(err.Error(), "refusing it") {
-			t.Fatalf("Query trusting an unknown user: %v; want the server refused", err)
-		}
-	})
-}
-
-func TestUIDOf(t *testing.T) {
-	uid, err := UIDOf("root")
-	if err != nil || uid != 0 {
-		t.Errorf("UIDOf(root) = (%d, %v); want 0", uid, err)
-	}
-	if _, err := UIDOf("no-such-user-eic"); err == nil {
-		t.Error("UIDOf(no-such-user-eic): no error; want one")
-	}
 }

@@ -11,11 +11,13 @@
 // Contract: neither end believes what it reads. The server answers only root and the UIDs it is
 // given (SO_PEERCRED), decodes strictly and validates the user and fingerprint before its handler
 // sees them, and turns a handler panic into an error answer. The client talks only to a server
-// running as root or a trusted UID, and refuses a whole answer when any part of it is out of
-// shape: a key line that is not a plain public key in canonical "TYPE BASE64" form, a
-// fingerprint that does not match its key or the one asked about, an answer about another user.
-// The peer check is what makes the service a trusted party; the shape checks keep a confused one
-// from ever putting options or extra lines in front of sshd.
+// running as root or a trusted UID (never 65534, nobody), through a socket directory only root or
+// that UID can write (see dial), and refuses a whole answer when any part of it is out of shape:
+// a key line that is not a plain public key in canonical "TYPE BASE64" form, a fingerprint that
+// does not match its key or the one asked about, an answer about another user, more about
+// rejected blocks than the bounds of bound.go. The peer and directory checks are what make the
+// service a trusted party; the shape checks keep a confused one from ever putting options or
+// extra lines in front of sshd.
 //
 // The helper links this package on every login, so it imports only the standard library,
 // x/sys/unix, zap and the lookup and keys types: never agent/service, fsnotify or go-systemd.
@@ -38,8 +40,11 @@ const (
 	Version = 1
 	// MaxRequest bounds a request line, newline included.
 	MaxRequest = 4 << 10
-	// MaxResponse bounds an answer.
-	MaxResponse = 1 << 20
+	// MaxResponse bounds an answer. Accepted keys are never left out of one, so it has room for
+	// every key of the largest bundle a configuration allows (imds.max_response_bytes, at most
+	// 8 MiB) as JSON, whose escaping at most doubles the printable text a signed block holds;
+	// what it says about rejected blocks is bounded on its own (MaxRejectedItems).
+	MaxResponse = 16 << 20
 )
 
 var (
@@ -87,10 +92,13 @@ type Response struct {
 	Outcome string `json:"outcome,omitempty"`
 	Detail  string `json:"detail,omitempty"`
 	// Error with Failed: the verification could not complete. Error alone: no verdict.
-	Error    string          `json:"error,omitempty"`
-	Failed   bool            `json:"failed"`
-	Accepted []AcceptedKey   `json:"accepted,omitempty"`
-	Rejected []RejectedBlock `json:"rejected,omitempty"`
+	Error    string        `json:"error,omitempty"`
+	Failed   bool          `json:"failed"`
+	Accepted []AcceptedKey `json:"accepted,omitempty"`
+	// Rejected itemises the first MaxRejectedItems rejected blocks; RejectedMore counts the
+	// others per reason.
+	Rejected     []RejectedBlock `json:"rejected,omitempty"`
+	RejectedMore map[string]int  `json:"rejected_more,omitempty"`
 }
 
 // AcceptedKey is keys.Accepted on the wire, Expires in Unix seconds.
@@ -104,7 +112,7 @@ type AcceptedKey struct {
 	Block       int    `json:"block"`
 }
 
-// RejectedBlock is keys.Rejected on the wire.
+// RejectedBlock is keys.Rejected on the wire, its text fields cut to MaxRejectedField bytes.
 type RejectedBlock struct {
 	Block       int    `json:"block"`
 	Reason      string `json:"reason"`

@@ -7,8 +7,10 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -62,6 +64,54 @@ func TestCommandLine(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestUnusableServiceUserRefused: a service account that other programs may run as (nobody, a
+// shared uid) would let them serve keys to the helper, so the service refuses to start with it
+// and says how to fix it, in one line.
+func TestUnusableServiceUserRefused(t *testing.T) {
+	tests := []struct {
+		name, user, want string
+	}{
+		{"nobody-refused", "nobody", `service.user "nobody": uid 65534 is the shared nobody account`},
+		{"missing-account-refused", "eic-no-such-user", `service.user "eic-no-such-user": no such account in /etc/passwd`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.user == "nobody" {
+				if _, err := user.Lookup("nobody"); err != nil {
+					t.Skipf("no nobody account here: %v", err)
+				}
+			}
+			dir := t.TempDir()
+			cfg := filepath.Join(dir, "config.toml")
+			text := fmt.Sprintf("[log]\ntarget = \"stderr\"\n[service]\nsocket = %q\nuser = %q\n", filepath.Join(dir, "agent.sock"), tc.user)
+			if err := os.WriteFile(cfg, []byte(text), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			cmd := exec.Command(binPath, "run", "--config", cfg)
+			cmd.Env = []string{}
+			var stderr bytes.Buffer
+			cmd.Stderr = &stderr
+			err := cmd.Run()
+			var ee *exec.ExitError
+			if !errors.As(err, &ee) || ee.ExitCode() != 2 {
+				t.Fatalf("eic-agent run: %v; want exit status 2\nstderr:\n%s", err, stderr.String())
+			}
+			line := lastLine(stderr.String())
+			if !strings.Contains(line, tc.want) || !strings.Contains(line, "create a dedicated account") {
+				t.Errorf("last line of stderr %q; want one line containing %q and the fix", line, tc.want)
+			}
+			if _, err := os.Stat(filepath.Join(dir, "agent.sock")); err == nil {
+				t.Error("the socket was created although the service refused to start")
+			}
+		})
+	}
+}
+
+func lastLine(s string) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	return lines[len(lines)-1]
 }
 
 // TestLifecycle runs the service as systemd would with Type=notify and WatchdogSec: ready once
