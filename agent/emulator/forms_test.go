@@ -2,7 +2,6 @@ package emulator
 
 import (
 	"crypto/x509"
-	"encoding/asn1"
 	"encoding/base64"
 	"errors"
 	"net/http"
@@ -21,45 +20,12 @@ const (
 	forger   = "other: Unrelated OCSP Responder"
 )
 
-// certsField decodes the certs field of a served staple with encoding/asn1 and names each
-// certificate after its role in p ("other: CN" for strangers).
+// certsField names each certificate of a staple's certs field after its role in p.
 func certsField(t *testing.T, p *pki.PKI, der []byte) []string {
 	t.Helper()
-	var resp struct {
-		Status asn1.Enumerated
-		Bytes  struct {
-			Type     asn1.ObjectIdentifier
-			Response []byte
-		} `asn1:"explicit,tag:0"`
-	}
-	if rest, err := asn1.Unmarshal(der, &resp); err != nil || len(rest) != 0 {
-		t.Fatalf("OCSPResponse: %v (%d bytes left)", err, len(rest))
-	}
-	var basic struct {
-		TBS, SigAlg, Signature asn1.RawValue
-		Certs                  []asn1.RawValue `asn1:"explicit,tag:0,optional"`
-	}
-	if rest, err := asn1.Unmarshal(resp.Bytes.Response, &basic); err != nil || len(rest) != 0 {
-		t.Fatalf("BasicOCSPResponse: %v (%d bytes left)", err, len(rest))
-	}
-	roles := []struct {
-		c    *x509.Certificate
-		role string
-	}{{p.Root.Cert, "root"}, {p.Intermediate.Cert, "intermediate"}, {p.Signer.Cert, "signer"},
-		{p.Responder.Cert, "responder"}, {p.RootResponder.Cert, "root-responder"}}
-	names := []string{}
-	for _, raw := range basic.Certs {
-		c, err := x509.ParseCertificate(raw.FullBytes)
-		if err != nil {
-			t.Fatalf("certs field holds something that is not a certificate: %v", err)
-		}
-		name := "other: " + c.Subject.CommonName
-		for _, r := range roles {
-			if c.Equal(r.c) {
-				name = r.role
-			}
-		}
-		names = append(names, name)
+	names, err := p.CertsRoles(der)
+	if err != nil {
+		t.Fatal(err)
 	}
 	return names
 }

@@ -39,12 +39,7 @@ func (s *Service) CheckRevocation(ctx context.Context) error {
 		f = s.startCheck(s.now())
 	}
 	c.mu.Unlock()
-	select {
-	case <-f.done:
-		return s.closedErr(f.err)
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	return s.awaitSigner(ctx, f)
 }
 
 // startCheck starts a revocation check of the cached signer when it is valid at now, else a

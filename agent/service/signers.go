@@ -201,6 +201,11 @@ func (s *Service) Refresh(ctx context.Context) error {
 		f = s.startSignerFlight(nil, false)
 	}
 	c.mu.Unlock()
+	return s.awaitSigner(ctx, f)
+}
+
+// awaitSigner waits for a signer flight's verdict, or for ctx.
+func (s *Service) awaitSigner(ctx context.Context, f *signerFlight) error {
 	select {
 	case <-f.done:
 		return s.closedErr(f.err)

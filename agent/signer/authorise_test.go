@@ -118,11 +118,11 @@ func TestStapleAuthorisation(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := CheckStaple(tc.staple, S, I, testNow)
-			checkReason(t, err, tc.want)
+			checkResult(t, nil, err, tc.want)
 			in := goodInput(t, p)
 			in.Staples = [][]byte{tc.staple, mkStaple(t, p, I, pki.StapleSpec{})}
 			_, err = Verify(in)
-			checkReason(t, err, tc.want)
+			checkResult(t, nil, err, tc.want)
 		})
 	}
 }
