@@ -186,7 +186,6 @@ func TestNameConstraintAboveSubCA(t *testing.T) {
 	checkResult(t, nil, err, ReasonNameConstraint)
 }
 
-
 func TestMatchDNSConstraint(t *testing.T) {
 	tests := []struct {
 		name, constraint string
