@@ -33,6 +33,15 @@ var (
 	ErrTooLarge = errors.New("key bundle too large")
 )
 
+// The metadata fields the service signs into every block (SPEC.md, "The key bundle"). Other
+// fields may appear and are covered by the signature too.
+const (
+	FieldTimestamp = "Timestamp" // expiry, Unix seconds
+	FieldInstance  = "Instance"  // the instance id the key is for
+	FieldCaller    = "Caller"    // the IAM principal that pushed the key
+	FieldRequest   = "Request"   // the SendSSHPublicKey request id
+)
+
 // Field is one metadata line, "#Name=Value".
 type Field struct{ Name, Value string }
 

@@ -135,9 +135,9 @@ func Precheck(blocks []bundle.Block, instanceID string, now time.Time, fp *Finge
 // result is then a claim, never an acceptance.
 func evaluate(in Input, b bundle.Block, verify bool) (a Accepted, r Rejected, ok bool) {
 	r.Block = b.Index
-	r.Caller, _ = b.Get("Caller")
-	r.RequestID, _ = b.Get("Request")
-	key, options, rest, keyErr := parseKeyLine(b.KeyLine)
+	r.Caller, _ = b.Get(bundle.FieldCaller)
+	r.RequestID, _ = b.Get(bundle.FieldRequest)
+	key, keyReason, keyDetail := ParseLine(b.KeyLine)
 	if key != nil {
 		r.Fingerprint = ssh.FingerprintSHA256(key)
 	}
@@ -149,11 +149,11 @@ func evaluate(in Input, b bundle.Block, verify bool) (a Accepted, r Rejected, ok
 	if b.Err != nil {
 		return reject(ReasonMalformed, "%v", b.Err)
 	}
-	tsText, found := b.Get("Timestamp")
+	tsText, found := b.Get(bundle.FieldTimestamp)
 	if !found {
 		return reject(ReasonMissingTimestamp, "no #Timestamp field")
 	}
-	instance, found := b.Get("Instance")
+	instance, found := b.Get(bundle.FieldInstance)
 	if !found {
 		return reject(ReasonMissingInstance, "no #Instance field")
 	}
@@ -170,8 +170,8 @@ func evaluate(in Input, b bundle.Block, verify bool) (a Accepted, r Rejected, ok
 			return reject(ReasonBadSignature, "signature does not verify with the signer key")
 		}
 	}
-	if reason, detail := checkKey(key, options, rest, keyErr); reason != "" {
-		return reject(reason, "%s", detail)
+	if keyReason != "" {
+		return reject(keyReason, "%s", keyDetail)
 	}
 	if in.InstanceID == "" || instance != in.InstanceID {
 		return reject(ReasonOtherInstance, "block is for instance %.64q, this is %q", instance, in.InstanceID)
@@ -195,23 +195,31 @@ func evaluate(in Input, b bundle.Block, verify bool) (a Accepted, r Rejected, ok
 	}, r, true
 }
 
-// checkKey returns why a parsed key line is unusable, or an empty Reason.
-func checkKey(key ssh.PublicKey, options []string, rest []byte, err error) (Reason, string) {
+// ParseLine is the one rule for a key line that may reach sshd, applied to what the service
+// signed and again by the helper to what the warm service answers: a single authorized_keys
+// entry of an accepted type (never a certificate), with no options and nothing after the key
+// but a comment. It returns the key, or why the line is unusable (a Reason and a detail). The
+// key is returned whenever the line parses, so a rejection can name its fingerprint.
+func ParseLine(line string) (ssh.PublicKey, Reason, string) {
+	if line == "" {
+		return nil, ReasonBadKey, "key line is empty"
+	}
+	key, _, options, rest, err := ssh.ParseAuthorizedKey([]byte(line))
 	switch {
 	case err != nil:
-		return ReasonBadKey, fmt.Sprintf("key line does not parse: %v", err)
+		return nil, ReasonBadKey, fmt.Sprintf("key line does not parse: %v", err)
 	case len(options) > 0:
-		return ReasonKeyOptions, "key line has authorized_keys options"
+		return key, ReasonKeyOptions, "key line has authorized_keys options"
 	case len(rest) > 0:
-		return ReasonBadKey, "key line has trailing data"
+		return key, ReasonBadKey, "key line has trailing data"
 	}
 	if _, isCert := key.(*ssh.Certificate); isCert {
-		return ReasonBadKey, fmt.Sprintf("key is a certificate (%s)", key.Type())
+		return key, ReasonBadKey, fmt.Sprintf("key is a certificate (%s)", key.Type())
 	}
 	if !keyTypes[key.Type()] {
-		return ReasonBadKey, fmt.Sprintf("key type %.64q is not accepted", key.Type())
+		return key, ReasonBadKey, fmt.Sprintf("key type %.64q is not accepted", key.Type())
 	}
-	return "", ""
+	return key, "", ""
 }
 
 // verified reports whether b's signature is the service's RSA-PSS (SHA-256, salt 32) signature
@@ -220,15 +228,6 @@ func verified(key *rsa.PublicKey, b bundle.Block) bool {
 	digest := sha256.Sum256(b.Signed)
 	opts := &rsa.PSSOptions{SaltLength: 32, Hash: crypto.SHA256}
 	return rsa.VerifyPSS(key, crypto.SHA256, digest[:], b.Signature, opts) == nil
-}
-
-// parseKeyLine parses one authorized_keys line. The comment is dropped: only the key is printed.
-func parseKeyLine(line string) (key ssh.PublicKey, options []string, rest []byte, err error) {
-	if line == "" {
-		return nil, nil, nil, fmt.Errorf("empty key line")
-	}
-	key, _, options, rest, err = ssh.ParseAuthorizedKey([]byte(line))
-	return key, options, rest, err
 }
 
 // parseTimestamp parses Unix seconds written as 1..19 decimal digits, nothing else.

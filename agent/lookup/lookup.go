@@ -1,178 +1,56 @@
-// Package lookup runs one login's whole verification in direct mode: user check, platform
-// check, IMDS fetches, signer chain and staples, and the per-block verdicts, with an audit record
-// for every decision.
+// Package lookup decides one login: which EC2 Instance Connect keys sshd may accept for a user.
+//
+// Login is the only place that orders a login's checks. It asks a Source for the facts (does the
+// user exist, is this an EC2 instance and which, the user's key blocks, a trusted signer) in this
+// order, stops at the first that rules every key out, and judges every block against the signer
+// with keys.Evaluate. Two real sources exist: Direct reads IMDS and verifies on every call (the
+// helper alone, and offline cases through the same methods); the warm service (agent/service)
+// answers from its caches and fetches through Direct's methods. Neither can skip or reorder a
+// step, so the service's promise that cached state never accepts what direct mode would reject
+// rests on one function.
 //
 // Contract: a key is returned only when every check of SPEC.md passed; any doubt ends in an
-// error or a rejection. Nothing here prints: the caller writes the accepted keys out.
+// error or a rejection. Nothing here prints or records: the caller writes the accepted keys out
+// and records the Result once (Result.Record), whichever source produced it.
 package lookup
 
 import (
 	"context"
-	"crypto/x509"
-	"errors"
+	"crypto/sha256"
 	"fmt"
-	"slices"
 	"strings"
-	"sync"
 	"time"
 
-	"github.com/eic-agent/eic-agent/agent/config"
-
-	"go.uber.org/zap"
-
 	"github.com/eic-agent/eic-agent/agent/bundle"
-	"github.com/eic-agent/eic-agent/agent/imds"
 	"github.com/eic-agent/eic-agent/agent/keys"
-	"github.com/eic-agent/eic-agent/agent/nss"
-	"github.com/eic-agent/eic-agent/agent/platform"
 	"github.com/eic-agent/eic-agent/agent/signer"
 )
 
-// Config holds what one lookup needs. Zero values: sysfs at /sys, system trust store, the
-// SPEC's domain allow-list, time.Now, a no-op logger.
-type Config struct {
-	IMDS           *imds.Client
-	SysfsRoot      string
-	NSS            nss.Config
-	CA             string
-	AllowedDomains []string
-	Now            func() time.Time
-	Log            *zap.Logger
+// Query is what sshd asks: the keys of User, only the one with Fingerprint when it is set.
+type Query struct {
+	User        string
+	Fingerprint *keys.Fingerprint
 }
 
-// Outcome says how far a lookup went.
-type Outcome int
-
-// Outcomes of a lookup that ran to its end (errors are separate).
-const (
-	// Verified: the bundle was evaluated; Accepted may still be empty.
-	Verified Outcome = iota
-	// NoSuchUser: NSS does not know the user; nothing was fetched.
-	NoSuchUser
-	// NotEC2: this host is not an EC2 instance; nothing was trusted.
-	NotEC2
-	// NoKeys: IMDS has no keys for the user.
-	NoKeys
-	// NoCandidates: keys exist, but no block could pass (expired, other instance, other key), so
-	// the signer was not fetched.
-	NoCandidates
-)
-
-func (o Outcome) String() string {
-	switch o {
-	case Verified:
-		return "verified"
-	case NoSuchUser:
-		return "no-such-user"
-	case NotEC2:
-		return "not-ec2"
-	case NoKeys:
-		return "no-keys"
-	case NoCandidates:
-		return "no-candidates"
-	}
-	return fmt.Sprintf("outcome(%d)", int(o))
-}
-
-// Result is what a lookup decided.
-type Result struct {
-	Outcome  Outcome
-	User     string
-	Accepted []keys.Accepted
-	Rejected []keys.Rejected
-	// RejectedMore counts, per reason, rejected blocks that Rejected does not list: an answer of
-	// the service itemises only the first few (wire.MaxRejectedItems). Direct mode lists all.
-	RejectedMore map[keys.Reason]int
-	// Signer is the verified signer, when one was needed.
-	Signer *signer.Signer
-	// Blocks is the parsed bundle, when one was fetched.
-	Blocks []bundle.Block
-	// Detail explains NotEC2.
-	Detail string
-}
-
-// Lines returns the accepted keys as authorized_keys lines, each ending in a newline.
-func (r Result) Lines() string {
-	var b strings.Builder
-	for _, a := range r.Accepted {
-		b.WriteString(a.Line)
-		b.WriteByte('\n')
-	}
-	return b.String()
-}
-
-// Run performs the lookup for user and records every decision in the audit log. fp, when not
-// nil, restricts the answer to that key.
-func Run(ctx context.Context, cfg Config, user string, fp *keys.Fingerprint) (Result, error) {
-	res, err := run(ctx, cfg, user, fp)
-	Record(cfg.logger(), res, err)
-	return res, err
-}
-
-func run(ctx context.Context, cfg Config, user string, fp *keys.Fingerprint) (Result, error) {
-	res := Result{User: user}
-	exists, err := CheckUser(ctx, cfg, user)
-	if err != nil {
-		return res, err
-	}
-	if !exists {
-		res.Outcome = NoSuchUser
-		return res, nil
-	}
-	id, err := Identify(ctx, cfg)
-	if err != nil {
-		return res, err
-	}
-	if !id.OnEC2 {
-		res.Outcome, res.Detail = NotEC2, id.Reason
-		return res, nil
-	}
-	blocks, found, err := FetchBlocks(ctx, cfg, user)
-	if err != nil {
-		return res, err
-	}
-	if !found {
-		res.Outcome = NoKeys
-		return res, nil
-	}
-	res.Blocks = blocks
-	now := cfg.now()
-	if pre, candidate := Precheck(blocks, id.InstanceID, now, fp); !candidate {
-		res.Outcome, res.Rejected = NoCandidates, pre
-		return res, nil
-	}
-	sg, err := TrustedSigner(ctx, cfg)
-	if err != nil {
-		res.Rejected = Untrusted(blocks, err)
-		return res, err
-	}
-	return Decide(res, sg, id.InstanceID, cfg.now(), fp), nil
-}
-
-func (cfg Config) logger() *zap.Logger {
-	if cfg.Log == nil {
-		return zap.NewNop()
-	}
-	return cfg.Log
-}
-
-func (cfg Config) now() time.Time {
-	if cfg.Now != nil {
-		return cfg.Now()
-	}
-	return time.Now()
-}
-
-// CheckUser validates the name and asks NSS whether the user exists.
-func CheckUser(ctx context.Context, cfg Config, user string) (bool, error) {
-	if err := ValidateUser(user); err != nil {
-		return false, err
-	}
-	exists, err := nss.UserExists(ctx, cfg.NSS, user)
-	if err != nil {
-		return false, fmt.Errorf("look up user %q: %w", user, err)
-	}
-	return exists, nil
+// Source answers the questions of one login. Implementations may cache, share fetches between
+// logins and fail; they never decide about a key: Login does.
+type Source interface {
+	// UserExists says whether the account exists (NSS). The name is already validated.
+	UserExists(ctx context.Context, user string) (bool, error)
+	// Identity says whether this host is an EC2 instance, and which.
+	Identity(ctx context.Context) (Identity, error)
+	// Bundle returns the user's key blocks. stale, when not nil, is a bundle this login judged
+	// and found wanting while it may predate a key pushed just before (Bundle.MayBeStale): the
+	// source then returns one fetched after it.
+	Bundle(ctx context.Context, user string, fp *keys.Fingerprint, stale *Bundle) (*Bundle, error)
+	// Signer returns a signer trusted now. A refusal is an error that says why.
+	Signer(ctx context.Context) (*signer.Signer, error)
+	// Recheck is asked when blocks of b failed their signature under sg (bad holds a digest of
+	// each): the signer may have rotated since it was verified. It returns sg when nothing
+	// changed (or the chain could not be fetched: the source logs that, and sg's verdicts
+	// stand), a newly verified signer when the chain changed, and an error only when the signer
+	// is now refused.
+	Recheck(ctx context.Context, sg *signer.Signer, b *Bundle, bad [][32]byte) (*signer.Signer, error)
 }
 
 // Identity is what the host is: an EC2 instance with an id, or not one at all.
@@ -183,52 +61,103 @@ type Identity struct {
 	Reason string
 }
 
-// Identify runs the platform check and fetches the instance id. A host that is not an EC2
-// instance gets no IMDS request at all.
-func Identify(ctx context.Context, cfg Config) (Identity, error) {
-	sysfs := cfg.SysfsRoot
-	if sysfs == "" {
-		sysfs = "/sys"
-	}
-	plat := platform.Detect(sysfs)
-	if plat.Kind == platform.NotEC2 {
-		return Identity{Reason: plat.Reason}, nil
-	}
-	if cfg.IMDS == nil {
-		return Identity{}, errors.New("lookup: no IMDS client configured")
-	}
-	instanceID, err := cfg.IMDS.InstanceID(ctx)
-	if err != nil {
-		return Identity{}, err
-	}
-	if err := plat.Confirm(instanceID); err != nil {
-		return Identity{Reason: err.Error()}, nil
-	}
-	return Identity{OnEC2: true, InstanceID: instanceID}, nil
+// Bundle is a user's key bundle as a Source fetched it.
+type Bundle struct {
+	Blocks []bundle.Block
+	Found  bool // false: IMDS has no keys for the user
+	// MayBeStale: the bundle may predate a key pushed just before the login (it comes from a
+	// fetch another login started, or from memory). Login asks for a newer one when it accepts
+	// nothing from it.
+	MayBeStale bool
+	// Handle is the source's own, for its bookkeeping.
+	Handle any
 }
 
-// FetchBlocks fetches and parses the user's key bundle; found is false when IMDS has none.
-func FetchBlocks(ctx context.Context, cfg Config, user string) (blocks []bundle.Block, found bool, err error) {
-	body, err := cfg.IMDS.Keys(ctx, user)
-	if errors.Is(err, imds.ErrNotFound) {
-		return nil, false, nil
+// Login decides q with what src says, in the one order every path follows: the user name, the
+// account, the platform and instance, the bundle, a look at what each block claims (when no
+// block could pass, no signer is needed), the signer, and the verdict on every block. It returns
+// how far it went; an error means the verification could not complete (Result.Rejected then
+// says so per block when a bundle was fetched).
+func Login(ctx context.Context, src Source, q Query, now func() time.Time) (Result, error) {
+	res := Result{User: q.User}
+	if err := ValidateUser(q.User); err != nil {
+		return res, err
 	}
+	exists, err := src.UserExists(ctx, q.User)
 	if err != nil {
-		return nil, false, err
+		return res, fmt.Errorf("look up user %q: %w", q.User, err)
 	}
-	blocks, err = bundle.Parse(body)
+	if !exists {
+		res.Outcome = NoSuchUser
+		return res, nil
+	}
+	id, err := src.Identity(ctx)
 	if err != nil {
-		return nil, true, fmt.Errorf("key bundle for %q: %w", user, err)
+		return res, err
 	}
-	return blocks, true, nil
+	if !id.OnEC2 {
+		res.Outcome, res.Detail = NotEC2, id.Reason
+		return res, nil
+	}
+	b, err := src.Bundle(ctx, q.User, q.Fingerprint, nil)
+	if err != nil {
+		return res, err
+	}
+	out, err := judgeBundle(ctx, src, res, id, b, q.Fingerprint, now)
+	if err == nil && b.MayBeStale && (q.Fingerprint == nil || len(out.Accepted) == 0) {
+		if b, err = src.Bundle(ctx, q.User, q.Fingerprint, b); err != nil {
+			return res, err
+		}
+		out, err = judgeBundle(ctx, src, res, id, b, q.Fingerprint, now)
+	}
+	return out, err
 }
 
-// Decide evaluates res.Blocks against a trusted signer and fills in the verdicts.
-func Decide(res Result, sg *signer.Signer, instanceID string, now time.Time, fp *keys.Fingerprint) Result {
+// judgeBundle takes a fetched bundle from the claims to the verdicts.
+func judgeBundle(ctx context.Context, src Source, res Result, id Identity, b *Bundle, fp *keys.Fingerprint, now func() time.Time) (Result, error) {
+	res.Bundle = b
+	if !b.Found {
+		res.Outcome = NoKeys
+		return res, nil
+	}
+	if pre, candidate := precheck(b.Blocks, id.InstanceID, now(), fp); !candidate {
+		res.Outcome, res.Rejected = NoCandidates, pre
+		return res, nil
+	}
+	sg, err := src.Signer(ctx)
+	if err != nil {
+		res.Rejected = untrusted(b.Blocks, err)
+		return res, err
+	}
+	out := Judge(res, sg, id.InstanceID, now(), fp)
+	// A re-check that finds a new signer hears once more about what still fails with that one,
+	// so the source can remember those blocks as bad.
+	for range 2 {
+		bad := badlySigned(out)
+		if len(bad) == 0 {
+			break
+		}
+		next, err := src.Recheck(ctx, sg, b, bad)
+		if err != nil {
+			res.Rejected = untrusted(b.Blocks, err)
+			return res, err
+		}
+		if next == sg {
+			break
+		}
+		sg = next
+		out = Judge(res, sg, id.InstanceID, now(), fp)
+	}
+	return out, nil
+}
+
+// Judge is the verdict on every block of res.Bundle with a trusted signer: the decision every
+// path ends in (offline cases too).
+func Judge(res Result, sg *signer.Signer, instanceID string, now time.Time, fp *keys.Fingerprint) Result {
 	res.Signer = sg
 	res.Outcome = Verified
 	res.Accepted, res.Rejected = keys.Evaluate(keys.Input{
-		Blocks:      res.Blocks,
+		Blocks:      res.Bundle.blocks(),
 		SignerKey:   sg.Key,
 		InstanceID:  instanceID,
 		Now:         now,
@@ -237,75 +166,69 @@ func Decide(res Result, sg *signer.Signer, instanceID string, now time.Time, fp 
 	return res
 }
 
-// TrustedSigner fetches the placement, the signer chain and its staples, and verifies them as
-// VerifySigner does. The fetches and the trust store load run in parallel: they are
-// independent, and a login waits for the slowest one only.
-func TrustedSigner(ctx context.Context, cfg Config) (*signer.Signer, error) {
-	var (
-		p       Placement
-		chain   []byte
-		staples [][]byte
-		roots   *x509.CertPool
-		errs    [4]error
-		wg      sync.WaitGroup
-	)
-	wg.Add(4)
-	go func() { defer wg.Done(); p, errs[0] = FetchPlacement(ctx, cfg) }()
-	go func() { defer wg.Done(); chain, errs[1] = cfg.IMDS.SignerChain(ctx) }()
-	go func() { defer wg.Done(); staples, errs[2] = FetchStaples(ctx, cfg) }()
-	go func() { defer wg.Done(); roots, errs[3] = loadRoots(cfg) }()
-	wg.Wait()
-	if err := errors.Join(errs[:]...); err != nil {
-		return nil, err
-	}
-	return verifySigner(cfg, p, chain, staples, roots, cfg.now())
-}
-
-func fetchStaples(ctx context.Context, c *imds.Client, names []string) ([][]byte, error) {
-	out := make([][]byte, len(names))
-	errs := make([]error, len(names))
-	var wg sync.WaitGroup
-	for i, name := range names {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			raw, err := c.Staple(ctx, name)
-			if err == nil {
-				raw, err = signer.DecodeStaple(raw)
-			}
-			out[i], errs[i] = raw, err
-		}()
-	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		return nil, fmt.Errorf("fetch OCSP staples: %w", err)
-	}
-	return out, nil
-}
-
-// checkDomain refuses a domain that is not allowed: building the expected signer name from an
-// attacker-chosen domain would let anyone holding a public certificate for
-// managed-ssh-signer.x.attacker.example sign keys.
-func checkDomain(domain string, allowed []string) error {
-	if len(allowed) == 0 {
-		allowed = config.Default().AllowedDomains()
-	}
-	if slices.Contains(allowed, domain) {
-		return nil
-	}
-	return fmt.Errorf("untrusted signer: IMDS reports service domain %q, which is not on the allow-list (%s); add it to trust.extra_domains only if this is a genuine AWS partition", domain, strings.Join(allowed, ", "))
-}
-
-// checkPlacement requires the zone to belong to the region. Reading the region instead of
-// cutting the zone's last letter keeps Local Zones and Wavelength zones working (upstream #28).
-func checkPlacement(region, zone string) error {
-	if strings.HasPrefix(zone, region+"-") {
-		return nil
-	}
-	if len(zone) == len(region)+1 && strings.HasPrefix(zone, region) {
-		if c := zone[len(zone)-1]; c >= 'a' && c <= 'z' {
-			return nil
+// precheck looks at what each block claims before anything is fetched to verify it. When no
+// block could pass (all expired, for another instance, malformed, or for another key than the
+// one sshd asks about), it returns their rejections and false: the signer chain and staples
+// need not be fetched, which saves most of a login's IMDS requests when a client offers several
+// keys. When at least one block is a candidate it returns true, and every block is verified in
+// full afterwards: nothing is accepted on a claim.
+func precheck(blocks []bundle.Block, instanceID string, now time.Time, fp *keys.Fingerprint) ([]keys.Rejected, bool) {
+	rejected := make([]keys.Rejected, 0, len(blocks))
+	for _, r := range keys.Precheck(blocks, instanceID, now, fp) {
+		if r.Reason == "" {
+			return nil, true
 		}
+		rejected = append(rejected, r)
 	}
-	return fmt.Errorf("imds: availability zone %q does not belong to region %q; refusing to pick a signer name", zone, region)
+	return rejected, false
+}
+
+// untrusted rejects every block of a bundle whose signer could not be trusted.
+func untrusted(blocks []bundle.Block, cause error) []keys.Rejected {
+	out := make([]keys.Rejected, 0, len(blocks))
+	for _, b := range blocks {
+		r := keys.Rejected{Block: b.Index, Reason: keys.ReasonUntrustedSigner, Detail: cause.Error()}
+		r.Caller, _ = b.Get(bundle.FieldCaller)
+		r.RequestID, _ = b.Get(bundle.FieldRequest)
+		out = append(out, r)
+	}
+	return out
+}
+
+// badlySigned returns a digest of each block of res.Bundle rejected for its signature, so a
+// source can tell blocks it has seen fail before.
+func badlySigned(res Result) [][32]byte {
+	blocks := res.Bundle.blocks()
+	var out [][32]byte
+	for _, r := range res.Rejected {
+		if r.Reason != keys.ReasonBadSignature || r.Block < 0 || r.Block >= len(blocks) || blocks[r.Block].Index != r.Block {
+			continue
+		}
+		b := blocks[r.Block]
+		h := sha256.New()
+		h.Write(b.Signed)
+		h.Write([]byte{0})
+		h.Write(b.Signature)
+		var d [32]byte
+		h.Sum(d[:0])
+		out = append(out, d)
+	}
+	return out
+}
+
+func (b *Bundle) blocks() []bundle.Block {
+	if b == nil {
+		return nil
+	}
+	return b.Blocks
+}
+
+// Lines returns the accepted keys as authorized_keys lines, each ending in a newline.
+func (r Result) Lines() string {
+	var b strings.Builder
+	for _, a := range r.Accepted {
+		b.WriteString(a.Line)
+		b.WriteByte('\n')
+	}
+	return b.String()
 }

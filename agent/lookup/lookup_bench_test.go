@@ -13,8 +13,8 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
+	"github.com/eic-agent/eic-agent/agent/config"
 	"github.com/eic-agent/eic-agent/agent/emulator"
-	"github.com/eic-agent/eic-agent/agent/imds"
 	"github.com/eic-agent/eic-agent/agent/keys"
 	"github.com/eic-agent/eic-agent/agent/nss"
 )
@@ -58,8 +58,9 @@ func BenchmarkDirectLookup(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		cfg := Config{IMDS: imds.New(imds.Config{Endpoint: srv.URL}), SysfsRoot: dir, NSS: nss.Config{Getent: nss.None}, CA: ca}
-		res, err := Run(context.Background(), cfg, "alice", &fp)
+		f := config.Default()
+		f.IMDS.Endpoint, f.Platform.SysfsRoot, f.Users.Getent, f.Trust.CA = srv.URL, dir, nss.None, ca
+		res, err := Login(context.Background(), NewDirect(f, nil), Query{User: "alice", Fingerprint: &fp}, time.Now)
 		if err != nil || len(res.Accepted) != 1 {
 			b.Fatalf("lookup: %v, %d keys", err, len(res.Accepted))
 		}

@@ -64,10 +64,10 @@ func TestCheckDomain(t *testing.T) {
 		allowed      []string
 		ok           bool
 	}{
-		{"default-list-accepted", "amazonaws.com", nil, true},
-		{"china-accepted", "amazonaws.com.cn", nil, true},
-		{"attacker-refused", "attacker.example", nil, false},
-		{"suffix-trick-refused", "amazonaws.com.attacker.example", nil, false},
+		{"default-list-accepted", "amazonaws.com", config.Default().AllowedDomains(), true},
+		{"china-accepted", "amazonaws.com.cn", config.Default().AllowedDomains(), true},
+		{"attacker-refused", "attacker.example", config.Default().AllowedDomains(), false},
+		{"suffix-trick-refused", "amazonaws.com.attacker.example", config.Default().AllowedDomains(), false},
 		{"configured-extra-accepted", "example.internal", append(config.Default().AllowedDomains(), "example.internal"), true},
 	}
 	for _, tc := range tests {

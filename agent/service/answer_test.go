@@ -16,7 +16,6 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 	"golang.org/x/crypto/ssh"
 
-	"github.com/eic-agent/eic-agent/agent/lookup"
 	"github.com/eic-agent/eic-agent/agent/wire"
 )
 
@@ -56,17 +55,14 @@ func TestJunkBlocksDoNotCostTheGrant(t *testing.T) {
 	} {
 		t.Run(phase.name, func(t *testing.T) {
 			core, logs := observer.New(zap.DebugLevel)
-			direct := func(context.Context, *zap.Logger) (lookup.Result, error) {
-				t.Error("the helper fell back to direct verification")
-				return lookup.Result{}, nil
-			}
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
-			res, p, err := wire.Lookup(ctx, wire.QueryConfig{Enabled: true, Socket: path, User: currentUser(t), Timeout: 20 * time.Second},
-				wire.Request{User: testUser, Fingerprint: phase.fp}, direct, zap.New(core))
-			if err != nil || p != wire.PathService {
-				t.Fatalf("Lookup: path %s, error %v; want an answer through the service", p, err)
+			res, err := wire.Ask(ctx, path, wire.Request{User: testUser, Fingerprint: phase.fp},
+				wire.ClientOptions{TrustedUser: currentUser(t), Timeout: 20 * time.Second})
+			if err != nil {
+				t.Fatalf("Ask: %v; want an answer through the service (no fallback to direct)", err)
 			}
+			res.Record(zap.New(core), err)
 			if res.Lines() != line+"\n" {
 				t.Fatalf("granted %q; want exactly the good key", res.Lines())
 			}

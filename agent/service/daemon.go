@@ -16,6 +16,7 @@ import (
 	"github.com/eic-agent/eic-agent/agent/audit"
 	"github.com/eic-agent/eic-agent/agent/config"
 	"github.com/eic-agent/eic-agent/agent/keys"
+	"github.com/eic-agent/eic-agent/agent/lookup"
 	"github.com/eic-agent/eic-agent/agent/wire"
 )
 
@@ -41,23 +42,19 @@ type RunConfig struct {
 // Handle answers one wire request. A lookup that could not run because the service is going
 // away is answered without a verdict, so the helper verifies directly instead of failing.
 func (s *Service) Handle(ctx context.Context, req wire.Request) wire.Response {
-	var fp *keys.Fingerprint
+	q := lookup.Query{User: req.User}
 	if req.Fingerprint != "" {
-		f, err := keys.ParseFingerprint(req.Fingerprint)
+		fp, err := keys.ParseFingerprint(req.Fingerprint)
 		if err != nil { // wire validated it already; never guess
-			return noVerdict(req, err.Error())
+			return wire.Refusal(req.User, "%v", err)
 		}
-		fp = &f
+		q.Fingerprint = &fp
 	}
-	res, err := s.Lookup(ctx, req.User, fp)
+	res, err := s.Answer(ctx, q)
 	if errors.Is(err, errClosed) {
-		return noVerdict(req, err.Error()+"; verify directly")
+		return wire.Refusal(req.User, "%v; verify directly", err)
 	}
 	return wire.FromResult(res, err)
-}
-
-func noVerdict(req wire.Request, msg string) wire.Response {
-	return wire.Response{V: wire.Version, User: req.User, Error: msg}
 }
 
 // Run is the whole service process: it loads the configuration, takes its socket from systemd
@@ -177,12 +174,12 @@ func (d *daemonState) handler(hardStop context.Context) wire.Handler {
 		defer context.AfterFunc(hardStop, cancel)()
 		svc := d.cur.Load()
 		resp := svc.Handle(ctx, req)
-		if next := d.cur.Load(); next != svc && resp.Error != "" && !resp.Failed {
+		if next := d.cur.Load(); next != svc && resp.Verdict == wire.VerdictNone {
 			// A reload closed the service under this request: ask the new one.
 			resp = next.Handle(ctx, req)
 		}
-		if hardStop.Err() != nil && resp.Failed {
-			return noVerdict(req, "eic-agent is stopping; verify directly")
+		if hardStop.Err() != nil && resp.Verdict == wire.VerdictFailed {
+			return wire.Refusal(req.User, "eic-agent is stopping; verify directly")
 		}
 		return resp
 	}

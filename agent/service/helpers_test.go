@@ -219,7 +219,7 @@ func (f *fixture) lookup(user string, fp *keys.Fingerprint) (lookup.Result, erro
 	f.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	return f.svc.Lookup(ctx, user, fp)
+	return f.svc.Answer(ctx, lookup.Query{User: user, Fingerprint: fp})
 }
 
 // login is what sshd does for one key: the query, then the signed attempt, both with %f.
@@ -279,4 +279,9 @@ func waitFor(t testing.TB, what string, cond func() bool) {
 
 func (f *fixture) logged(msg string) func() bool {
 	return func() bool { return f.logs.FilterMessageSnippet(msg).Len() > 0 }
+}
+
+// loggedTimes reports whether msg has been logged exactly n times.
+func (f *fixture) loggedTimes(msg string, n int) func() bool {
+	return func() bool { return f.logs.FilterMessageSnippet(msg).Len() == n }
 }

@@ -32,7 +32,7 @@ func (s *Service) Start() {
 	if files == nil && dirs == nil {
 		files, dirs = truststore.SystemFiles(), truststore.SystemDirs()
 	}
-	tw, err := newTrustWatch(s.lcfg.CA, files, dirs)
+	tw, err := newTrustWatch(s.cfg.File.Trust.CA, files, dirs)
 	if err != nil {
 		s.log.Warn("cannot watch the trust store; changes are noticed at the next re-verification",
 			zap.Error(err), zap.Duration("signer_max_age", s.maxAge))

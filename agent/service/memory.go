@@ -9,7 +9,6 @@ import (
 
 	"github.com/eic-agent/eic-agent/agent/bundle"
 	"github.com/eic-agent/eic-agent/agent/keys"
-	"github.com/eic-agent/eic-agent/agent/lookup"
 )
 
 // maxRemembered bounds the key memory; past it, new answers are simply not remembered.
@@ -38,6 +37,7 @@ func (m *memory) init() { m.m = map[string]*memEntry{} }
 // update records an answer from fetch f evaluated with ent. An answer without keys from a newer
 // fetch than the remembered one forgets the user: memory always reflects the latest bundle.
 func (m *memory) update(user string, f *keyFetch, ent *signerEntry, acc []keys.Accepted, fp *keys.Fingerprint, ttl time.Duration) {
+	blocks := f.bundle.Blocks
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	e := m.m[user]
@@ -57,7 +57,7 @@ func (m *memory) update(user string, f *keyFetch, ent *signerEntry, acc []keys.A
 				return
 			}
 		}
-		e = &memEntry{seq: f.seq, until: f.at.Add(ttl), blocks: f.blocks, signer: ent}
+		e = &memEntry{seq: f.seq, until: f.at.Add(ttl), blocks: blocks, signer: ent}
 		m.m[user] = e
 	}
 	if fp == nil {
@@ -118,25 +118,4 @@ func (m *memory) sweep(now time.Time) {
 			delete(m.m, u)
 		}
 	}
-}
-
-// remembered answers from memory when that is safe: the question was answered from the
-// remembered fetch, the signer it was verified with is still the current, valid one, and a
-// fresh evaluation at the current time still accepts a key. Anything else is a miss and the
-// caller fetches.
-func (s *Service) remembered(res lookup.Result, id lookup.Identity, fp *keys.Fingerprint) (lookup.Result, bool) {
-	if s.keyMemory <= 0 {
-		return res, false
-	}
-	now := s.now()
-	blocks, ent, ok := s.memory.recall(res.User, fp, now)
-	if !ok || ent != s.validSigner(now) {
-		return res, false
-	}
-	res.Blocks = blocks
-	out := lookup.Decide(res, ent.sg, id.InstanceID, now, fp)
-	if len(out.Accepted) == 0 {
-		return res, false
-	}
-	return out, true
 }

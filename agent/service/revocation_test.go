@@ -16,6 +16,7 @@ import (
 	"github.com/eic-agent/eic-agent/agent/emulator"
 	"github.com/eic-agent/eic-agent/agent/emulator/pki"
 	"github.com/eic-agent/eic-agent/agent/keys"
+	"github.com/eic-agent/eic-agent/agent/lookup"
 	"github.com/eic-agent/eic-agent/agent/signer"
 )
 
@@ -167,7 +168,7 @@ func TestBackgroundWork(t *testing.T) {
 			}
 			// The emulator's tokens expire on its clock: renew the client's now, so that what
 			// follows is counted without the 401 and retry of an expired one.
-			if _, err := f.svc.lcfg.IMDS.Get(context.Background(), "instance-id"); err != nil {
+			if _, err := f.svc.direct.IMDS().Get(context.Background(), "instance-id"); err != nil {
 				t.Fatal(err)
 			}
 			if tc.renew {
@@ -280,7 +281,7 @@ func TestOverdueCheckSharedByConcurrentLogins(t *testing.T) {
 		go func() {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
-			res, err := f.svc.Lookup(ctx, testUser, fp)
+			res, err := f.svc.Answer(ctx, lookup.Query{User: testUser, Fingerprint: fp})
 			if err == nil && !accepts(res, fp) {
 				err = errors.New("key not accepted: " + res.Outcome.String())
 			}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/eic-agent/eic-agent/agent/keys"
+	"github.com/eic-agent/eic-agent/agent/lookup"
 	"github.com/eic-agent/eic-agent/agent/wire"
 )
 
@@ -36,19 +37,21 @@ func serveSocket(t testing.TB, f *fixture) string {
 	return path
 }
 
-func query(t testing.TB, path, user string, fp *keys.Fingerprint) wire.Response {
+// query asks the service over its socket as the helper does; a failure to get a verdict fails
+// the test, the service's own verdict error is returned.
+func query(t testing.TB, path, user string, fp *keys.Fingerprint) (lookup.Result, error) {
 	t.Helper()
 	req := wire.Request{User: user}
 	if fp != nil {
 		req.Fingerprint = fp.String()
 	}
-	resp, err := wire.Query(context.Background(), path, req, wire.ClientOptions{
+	res, err := wire.Ask(context.Background(), path, req, wire.ClientOptions{
 		ConnectTimeout: time.Second, Timeout: 10 * time.Second, TrustedUIDs: []uint32{uint32(os.Getuid())},
 	})
-	if err != nil {
+	if errors.Is(err, wire.ErrNoVerdict) {
 		t.Fatal(err)
 	}
-	return resp
+	return res, err
 }
 
 func TestQueryOverSocket(t *testing.T) {
@@ -58,7 +61,7 @@ func TestQueryOverSocket(t *testing.T) {
 	fp := f.push(testUser, 0)
 	for _, phase := range []string{"query", "signed-attempt"} {
 		t.Run(phase, func(t *testing.T) {
-			res, err := query(t, path, testUser, fp).Result()
+			res, err := query(t, path, testUser, fp)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -82,7 +85,7 @@ func TestClosedServiceAnswersWithoutVerdict(t *testing.T) {
 	path := serveSocket(t, f)
 	fp := f.push(testUser, 0)
 	_ = f.svc.Close()
-	_, err := wire.Query(context.Background(), path, wire.Request{User: testUser, Fingerprint: fp.String()},
+	_, err := wire.Ask(context.Background(), path, wire.Request{User: testUser, Fingerprint: fp.String()},
 		wire.ClientOptions{TrustedUIDs: []uint32{uint32(os.Getuid())}})
 	if !errors.Is(err, wire.ErrRefused) {
 		t.Errorf("answer of a closed service: err = %v, want %v so the helper verifies directly", err, wire.ErrRefused)
@@ -105,8 +108,8 @@ func TestNoGoroutineOrFDGrowth(t *testing.T) {
 		if i%2 == 1 {
 			user = "nobody"
 		}
-		if resp := query(t, path, user, fp); resp.Error != "" {
-			t.Fatalf("request %d: %s", i, resp.Error)
+		if _, err := query(t, path, user, fp); err != nil {
+			t.Fatalf("request %d: %v", i, err)
 		}
 	}
 	for i := range 100 {
@@ -212,7 +215,7 @@ func BenchmarkWarmPath(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				prepare()
-				res, err := f.svc.Lookup(context.Background(), testUser, fp)
+				res, err := f.svc.Answer(context.Background(), lookup.Query{User: testUser, Fingerprint: fp})
 				if err != nil || len(res.Accepted) != 1 {
 					b.Fatalf("accepted %d, err %v", len(res.Accepted), err)
 				}
@@ -222,8 +225,8 @@ func BenchmarkWarmPath(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				prepare()
-				if resp := query(b, path, testUser, fp); len(resp.Accepted) != 1 {
-					b.Fatalf("accepted %d, error %q", len(resp.Accepted), resp.Error)
+				if res, err := query(b, path, testUser, fp); len(res.Accepted) != 1 {
+					b.Fatalf("accepted %d, error %v", len(res.Accepted), err)
 				}
 			}
 		})

@@ -9,8 +9,9 @@
 // expires or is refused.
 //
 // Contract: cached state never makes the service accept what direct mode would reject. Every
-// answer evaluates expiry, instance, fingerprint and signature again (lookup.Decide on the
-// blocks with the current time). The cached signer is dropped before use once a staple's
+// answer is decided by lookup.Login, the one pipeline direct mode runs too, over the
+// service's caches (login.go): expiry, instance, fingerprint and signature are judged again at
+// the current time. The cached signer is dropped before use once a staple's
 // nextUpdate, the chain's NotAfter or the configured maximum age passes, when the trust store
 // changes, and when a re-verification fails; a block whose signature fails against it makes the
 // service fetch the chain once more and re-verify when it changed (a rotated signer is picked up
@@ -34,10 +35,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/eic-agent/eic-agent/agent/config"
-	"github.com/eic-agent/eic-agent/agent/imds"
-	"github.com/eic-agent/eic-agent/agent/keys"
 	"github.com/eic-agent/eic-agent/agent/lookup"
-	"github.com/eic-agent/eic-agent/agent/nss"
 )
 
 // DefaultDebounce is how long the trust store must be quiet before a change is acted on: a
@@ -63,7 +61,7 @@ type Config struct {
 // Service answers lookups from warm state. It is safe for concurrent use.
 type Service struct {
 	cfg       Config
-	lcfg      lookup.Config
+	direct    *lookup.Direct // the fetches and the signer decision every warm answer goes through
 	log       *zap.Logger
 	deadline  time.Duration
 	keyMemory time.Duration
@@ -116,21 +114,8 @@ func New(cfg Config) (*Service, error) {
 	}
 	f := cfg.File
 	s := &Service{
-		cfg: cfg,
-		lcfg: lookup.Config{
-			IMDS: imds.New(imds.Config{
-				Endpoint:       f.IMDSEndpoint(),
-				RequestTimeout: f.IMDS.RequestTimeout.Duration,
-				Attempts:       f.IMDS.Attempts,
-				MaxBodyBytes:   f.IMDS.MaxResponseBytes,
-			}),
-			SysfsRoot:      f.Platform.SysfsRoot,
-			NSS:            nss.Config{Getent: f.Users.Getent},
-			CA:             f.Trust.CA,
-			AllowedDomains: f.AllowedDomains(),
-			Now:            cfg.Now,
-			Log:            cfg.Log,
-		},
+		cfg:        cfg,
+		direct:     lookup.NewDirect(f, cfg.Now),
 		log:        cfg.Log,
 		deadline:   f.Deadline.Duration,
 		keyMemory:  f.Service.KeyMemory.Duration,
@@ -159,36 +144,6 @@ func (s *Service) Close() error {
 	s.cancel()
 	s.bg.Wait()
 	return nil
-}
-
-// Lookup answers one query the way lookup.Run would in direct mode, from warm state where that
-// is safe. It writes no audit record: the caller does, from the result.
-func (s *Service) Lookup(ctx context.Context, user string, fp *keys.Fingerprint) (lookup.Result, error) {
-	res := lookup.Result{User: user}
-	// sshd's signed attempt follows its query within moments: a remembered answer comes from a
-	// fetch that found the user and the instance then, and needs no second getent.
-	if id := s.id.Load(); id != nil && id.OnEC2 && lookup.ValidateUser(user) == nil {
-		if out, ok := s.remembered(res, *id, fp); ok {
-			return out, nil
-		}
-	}
-	exists, err := lookup.CheckUser(ctx, s.lcfg, user)
-	if err != nil {
-		return res, err
-	}
-	if !exists {
-		res.Outcome = lookup.NoSuchUser
-		return res, nil
-	}
-	id, err := s.identity(ctx)
-	if err != nil {
-		return res, err
-	}
-	if !id.OnEC2 {
-		res.Outcome, res.Detail = lookup.NotEC2, id.Reason
-		return res, nil
-	}
-	return s.fetchAndDecide(ctx, res, id, fp)
 }
 
 // Warm fetches what the first login would otherwise wait for: the identity, the placement and a
@@ -222,7 +177,7 @@ func (s *Service) identity(ctx context.Context) (lookup.Identity, error) {
 	if id := s.id.Load(); id != nil {
 		return *id, nil
 	}
-	id, err := lookup.Identify(ctx, s.lcfg)
+	id, err := s.direct.Identity(ctx)
 	if err != nil {
 		return id, err
 	}
@@ -243,7 +198,7 @@ func (s *Service) placement(ctx context.Context) (lookup.Placement, error) {
 	if s.place != nil {
 		return *s.place, nil
 	}
-	p, err := lookup.FetchPlacement(ctx, s.lcfg)
+	p, err := s.direct.Placement(ctx)
 	if err != nil {
 		return p, err
 	}

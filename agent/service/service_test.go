@@ -117,7 +117,7 @@ func TestKeyPushedWhileFetchInFlightNeverMissed(t *testing.T) {
 	ask := func(fp *keys.Fingerprint) chan answer {
 		ch := make(chan answer, 1)
 		go func() {
-			res, err := f.svc.Lookup(context.Background(), testUser, fp)
+			res, err := f.svc.Answer(context.Background(), lookup.Query{User: testUser, Fingerprint: fp})
 			ch <- answer{res, err}
 		}()
 		return ch
@@ -126,11 +126,7 @@ func TestKeyPushedWhileFetchInFlightNeverMissed(t *testing.T) {
 	<-f.arrived // the first fetch is at IMDS, before the push below
 	pushed := f.push(testUser, 0)
 	b := ask(pushed)
-	waitFor(t, "the second request to join the fetch in flight", func() bool {
-		f.svc.fetches.mu.Lock()
-		defer f.svc.fetches.mu.Unlock()
-		return f.svc.fetches.joins == 1
-	})
+	waitFor(t, "the second request to join the fetch in flight", f.loggedTimes("sharing the key fetch in flight", 1))
 	close(f.gate)
 	for name, c := range map[string]struct {
 		ch chan answer
@@ -155,7 +151,7 @@ func TestConcurrentRequestsShareOneFetch(t *testing.T) {
 	errs := make(chan error, n)
 	for range n {
 		go func() {
-			res, err := f.svc.Lookup(context.Background(), testUser, fp)
+			res, err := f.svc.Answer(context.Background(), lookup.Query{User: testUser, Fingerprint: fp})
 			if err == nil && !accepts(res, fp) {
 				err = fmt.Errorf("key not served (rejected %v)", reasons(res))
 			}
@@ -163,11 +159,7 @@ func TestConcurrentRequestsShareOneFetch(t *testing.T) {
 		}()
 	}
 	<-f.arrived
-	waitFor(t, "every request to join the fetch", func() bool {
-		f.svc.fetches.mu.Lock()
-		defer f.svc.fetches.mu.Unlock()
-		return f.svc.fetches.joins == n-1
-	})
+	waitFor(t, "every request to join the fetch", f.loggedTimes("sharing the key fetch in flight", n-1))
 	close(f.gate)
 	for range n {
 		if err := <-errs; err != nil {

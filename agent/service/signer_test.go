@@ -61,7 +61,7 @@ func withForgedBlock(t *testing.T, f *fixture) []byte {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	pushed, err := f.svc.lcfg.IMDS.Keys(ctx, testUser)
+	pushed, err := f.svc.direct.IMDS().Keys(ctx, testUser)
 	if err != nil {
 		t.Fatal(err)
 	}

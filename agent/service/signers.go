@@ -12,7 +12,6 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/eic-agent/eic-agent/agent/lookup"
 	"github.com/eic-agent/eic-agent/agent/signer"
 )
 
@@ -324,7 +323,7 @@ func (s *Service) verifySigner(ctx context.Context, f *signerFlight) (*signerEnt
 	var chain []byte
 	var staples [][]byte
 	if f.check {
-		if staples, err = lookup.FetchStaples(ctx, s.lcfg); err != nil {
+		if staples, err = s.direct.Staples(ctx); err != nil {
 			return nil, fmt.Errorf("re-read signer staples: %w", err)
 		}
 		if slices.EqualFunc(staples, old.staples, bytes.Equal) {
@@ -332,18 +331,18 @@ func (s *Service) verifySigner(ctx context.Context, f *signerFlight) (*signerEnt
 		}
 		// New staples: a revocation, a routine OCSP update or a rotated signer. Whichever it
 		// is, they are verified with the chain as it is now before any key is granted again.
-		if chain, err = s.lcfg.IMDS.SignerChain(ctx); err != nil {
+		if chain, err = s.direct.Chain(ctx); err != nil {
 			return nil, fmt.Errorf("fetch signer chain: %w", err)
 		}
 	} else if old != nil {
-		if chain, err = s.lcfg.IMDS.SignerChain(ctx); err != nil {
+		if chain, err = s.direct.Chain(ctx); err != nil {
 			return nil, fmt.Errorf("fetch signer chain: %w", err)
 		}
 		if bytes.Equal(chain, old.chain) {
 			old.confirm(seq)
 			return old, nil
 		}
-		if staples, err = lookup.FetchStaples(ctx, s.lcfg); err != nil {
+		if staples, err = s.direct.Staples(ctx); err != nil {
 			return nil, err
 		}
 	} else {
@@ -351,15 +350,15 @@ func (s *Service) verifySigner(ctx context.Context, f *signerFlight) (*signerEnt
 		done := make(chan struct{})
 		go func() {
 			defer close(done)
-			chain, chainErr = s.lcfg.IMDS.SignerChain(ctx)
+			chain, chainErr = s.direct.Chain(ctx)
 		}()
-		staples, err = lookup.FetchStaples(ctx, s.lcfg)
+		staples, err = s.direct.Staples(ctx)
 		<-done
 		if err = errors.Join(chainErr, err); err != nil {
 			return nil, err
 		}
 	}
-	sg, err := lookup.VerifySigner(s.lcfg, place, chain, staples, s.now())
+	sg, err := s.direct.VerifySigner(place, chain, staples)
 	if err != nil {
 		return nil, &untrustedError{err}
 	}

@@ -79,7 +79,7 @@ func TestSystemTrustStoreWatched(t *testing.T) {
 			f := newFixture(t, setup{})
 			f.svc.cfg.TrustFiles = []string{filepath.Join(dir, "bundle.crt"), filepath.Join(dir, "missing", "x.crt")}
 			f.svc.cfg.TrustDirs = []string{certs}
-			f.svc.lcfg.CA = "" // watch the "system" locations above
+			f.svc.cfg.File.Trust.CA = "" // watch the "system" locations above
 			f.svc.Start()
 			waitFor(t, "the watcher to start", f.logged("watching the trust store"))
 			f.write(tc.touch, []byte("x"))

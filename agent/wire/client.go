@@ -32,30 +32,32 @@ type ClientOptions struct {
 	TrustedUser string
 }
 
-// Query asks the service at path for req's keys. A nil error means the answer is well formed
-// and about req: it may still say the verification failed (Failed), which Result reports. An
-// error means there is nothing to use: the socket could not be reached, its directory could let
-// someone else bind it (see dial), the server runs as an untrusted uid, the exchange broke or
-// timed out, the answer is out of shape (ErrInvalidResponse)
-// or carries no verdict (ErrRefused; the Response is returned too).
-func Query(ctx context.Context, path string, req Request, o ClientOptions) (Response, error) {
-	a, err := query(ctx, path, req, o)
-	return a.resp, err
+// Ask asks the service at path for req's keys. An error that wraps ErrNoVerdict means there is
+// nothing to use: the socket could not be reached, its directory could let someone else bind it
+// (see dial), the server runs as an untrusted uid, the exchange broke or timed out, the answer
+// is out of shape (ErrInvalidResponse) or carries no verdict (ErrRefused). Otherwise the answer
+// is well formed and about req, and the result and error are the login's own: a non-nil error
+// then means the service's verification could not complete, as it would fail in direct mode.
+func Ask(ctx context.Context, path string, req Request, o ClientOptions) (lookup.Result, error) {
+	resp, err := roundTrip(ctx, path, req, o)
+	var res lookup.Result
+	if err == nil {
+		res, err = resp.answers(req)
+		if !errors.Is(err, ErrNoVerdict) {
+			return res, err // the login's own verdict
+		}
+	}
+	if errors.Is(err, ErrNoVerdict) {
+		return lookup.Result{}, fmt.Errorf("service socket %s: %w", path, err)
+	}
+	return lookup.Result{}, fmt.Errorf("%w: service socket %s: %w", ErrNoVerdict, path, err)
 }
 
-// answer is a checked answer: the response, its Result (which checking it computed), and the
-// service's verdict error when verification failed.
-type answer struct {
-	resp    Response
-	res     lookup.Result
-	verdict error
-}
-
-// query is Query returning the whole checked answer, so the helper does not check it twice.
-func query(ctx context.Context, path string, req Request, o ClientOptions) (answer, error) {
+// roundTrip sends req to a trusted server at path and returns its decoded answer.
+func roundTrip(ctx context.Context, path string, req Request, o ClientOptions) (Response, error) {
 	line, err := EncodeRequest(req)
 	if err != nil {
-		return answer{}, err
+		return Response{}, err
 	}
 	if o.ConnectTimeout <= 0 {
 		o.ConnectTimeout = DefaultConnectTimeout
@@ -68,7 +70,7 @@ func query(ctx context.Context, path string, req Request, o ClientOptions) (answ
 	t := &trust{uids: o.TrustedUIDs, user: o.TrustedUser}
 	conn, err := dial(ctx, path, o.ConnectTimeout, t)
 	if err != nil {
-		return answer{}, fmt.Errorf("service socket %s: %w", path, err)
+		return Response{}, err
 	}
 	defer conn.Close()
 	if dl, ok := ctx.Deadline(); ok {
@@ -82,10 +84,10 @@ func query(ctx context.Context, path string, req Request, o ClientOptions) (answ
 	// server's uid is what tells the service from an impostor that got there anyway.
 	uid, err := peerUID(conn)
 	if err != nil {
-		return answer{}, fmt.Errorf("service socket %s: %w", path, err)
+		return Response{}, err
 	}
 	if !t.allows(uid) {
-		return answer{}, fmt.Errorf("service socket %s is served by uid %d, not %s; refusing it", path, uid, t.names())
+		return Response{}, fmt.Errorf("service socket %s is served by uid %d, not %s; refusing it", path, uid, t.names())
 	}
 
 	_, writeErr := conn.Write(line)
@@ -93,17 +95,9 @@ func query(ctx context.Context, path string, req Request, o ClientOptions) (answ
 	if err != nil || (writeErr != nil && len(data) == 0) {
 		// A server that answered before reading (busy) may have closed before our write: its
 		// answer, when one came, is what counts.
-		return answer{}, fmt.Errorf("service socket %s: %w", path, errors.Join(writeErr, err))
+		return Response{}, errors.Join(writeErr, err)
 	}
-	resp, err := DecodeResponse(data)
-	if err != nil {
-		return answer{}, fmt.Errorf("service socket %s: %w", path, err)
-	}
-	res, err := resp.answers(req)
-	if errors.Is(err, ErrInvalidResponse) || errors.Is(err, ErrRefused) {
-		return answer{resp: resp}, fmt.Errorf("service socket %s: %w", path, err)
-	}
-	return answer{resp: resp, res: res, verdict: err}, nil
+	return DecodeResponse(data)
 }
 
 // readResponse reads the answer up to the server's close, at most MaxResponse bytes.

@@ -12,23 +12,13 @@ import (
 	"github.com/eic-agent/eic-agent/agent/lookup"
 )
 
-// parseOutcome is the inverse of lookup.Outcome.String for the outcomes a lookup can end in.
-func parseOutcome(s string) (lookup.Outcome, bool) {
-	for _, o := range []lookup.Outcome{lookup.Verified, lookup.NoSuchUser, lookup.NotEC2, lookup.NoKeys, lookup.NoCandidates} {
-		if o.String() == s {
-			return o, true
-		}
-	}
-	return 0, false
-}
-
 // FromResult is the answer for a lookup that returned res and err. It carries what
 // lookup.Record and Result.Lines need; the signer and the parsed bundle stay in the service.
 // Every accepted key is in it; rejections are bounded (MaxRejectedItems).
 func FromResult(res lookup.Result, err error) Response {
-	r := Response{V: Version, User: res.User, Outcome: res.Outcome.String(), Detail: res.Detail}
+	r := Response{V: Version, Verdict: VerdictDecided, User: res.User, Outcome: res.Outcome, Detail: res.Detail}
 	if err != nil {
-		r.Failed, r.Error = true, err.Error()
+		r.Verdict, r.Error = VerdictFailed, err.Error()
 		if r.Error == "" {
 			r.Error = "verification failed"
 		}
@@ -60,25 +50,32 @@ func (r Response) Result() (lookup.Result, error) {
 	if r.V != Version {
 		return invalid("protocol version %d, want %d", r.V, Version)
 	}
-	if r.Error != "" && !r.Failed {
+	switch r.Verdict {
+	case VerdictNone:
 		return lookup.Result{}, fmt.Errorf("%w: %s", ErrRefused, r.Error)
-	}
-	if r.Failed && r.Error == "" {
-		return invalid("failed answer without an error")
+	case VerdictFailed:
+		if r.Error == "" {
+			return invalid("failed answer without an error")
+		}
+	case VerdictDecided:
+		if r.Error != "" {
+			return invalid("decided answer with an error")
+		}
+	default:
+		return invalid("unknown verdict %d", int(r.Verdict))
 	}
 	if err := lookup.ValidateUser(r.User); err != nil {
 		return invalid("%v", err)
 	}
-	outcome, ok := parseOutcome(r.Outcome)
-	if !ok {
-		return invalid("unknown outcome %.64q", r.Outcome)
+	if _, err := r.Outcome.MarshalText(); err != nil {
+		return invalid("%v", err)
 	}
 	// Direct mode accepts keys only from a verification that completed; anything else is a
 	// confused service.
-	if len(r.Accepted) > 0 && (r.Failed || outcome != lookup.Verified) {
-		return invalid("accepted keys in a %s answer", describe(r, outcome))
+	if len(r.Accepted) > 0 && (r.Verdict != VerdictDecided || r.Outcome != lookup.Verified) {
+		return invalid("accepted keys in a %s answer", describe(r))
 	}
-	res := lookup.Result{Outcome: outcome, User: r.User, Detail: r.Detail}
+	res := lookup.Result{Outcome: r.Outcome, User: r.User, Detail: r.Detail}
 	for i, k := range r.Accepted {
 		a, err := k.accepted()
 		if err != nil {
@@ -105,37 +102,28 @@ func (r Response) Result() (lookup.Result, error) {
 		}
 		res.RejectedMore[keys.Reason(reason)] = n
 	}
-	if r.Failed {
+	if r.Verdict == VerdictFailed {
 		return res, errors.New(r.Error)
 	}
 	return res, nil
 }
 
-func describe(r Response, o lookup.Outcome) string {
-	if r.Failed {
-		return "failed"
+func describe(r Response) string {
+	if r.Verdict != VerdictDecided {
+		return r.Verdict.String()
 	}
-	return o.String()
+	return r.Outcome.String()
 }
 
-// accepted re-parses k. sshd reads the line as authorized_keys: only a bare key may reach it.
+// accepted re-parses k with the one key-line rule (keys.ParseLine). sshd reads the line as
+// authorized_keys: only a bare key in canonical form may reach it.
 func (k AcceptedKey) accepted() (keys.Accepted, error) {
-	key, comment, options, rest, err := ssh.ParseAuthorizedKey([]byte(k.Line))
-	if err != nil {
-		return keys.Accepted{}, fmt.Errorf("line does not parse as a public key: %w", err)
+	key, reason, detail := keys.ParseLine(k.Line)
+	if reason != "" {
+		return keys.Accepted{}, fmt.Errorf("%s: %s", reason, detail)
 	}
-	if len(options) > 0 {
-		return keys.Accepted{}, errors.New("line has authorized_keys options")
-	}
-	canonical := strings.TrimSpace(string(ssh.MarshalAuthorizedKey(key)))
-	if comment != "" || len(rest) > 0 || k.Line != canonical {
+	if k.Line != strings.TrimSpace(string(ssh.MarshalAuthorizedKey(key))) {
 		return keys.Accepted{}, errors.New("line is not in canonical \"TYPE BASE64\" form")
-	}
-	if _, isCert := key.(*ssh.Certificate); isCert {
-		return keys.Accepted{}, fmt.Errorf("line is a certificate (%s)", key.Type())
-	}
-	if key.Type() == ssh.InsecureKeyAlgoDSA {
-		return keys.Accepted{}, errors.New("line is a DSA key")
 	}
 	if fp := ssh.FingerprintSHA256(key); fp != k.Fingerprint {
 		return keys.Accepted{}, fmt.Errorf("fingerprint %.80q is not the key's (%s)", k.Fingerprint, fp)
@@ -159,7 +147,7 @@ func (k AcceptedKey) accepted() (keys.Accepted, error) {
 // other key. It returns r's Result.
 func (r Response) answers(req Request) (lookup.Result, error) {
 	res, err := r.Result()
-	if errors.Is(err, ErrInvalidResponse) || errors.Is(err, ErrRefused) {
+	if errors.Is(err, ErrNoVerdict) {
 		return lookup.Result{}, err
 	}
 	if r.User != req.User {

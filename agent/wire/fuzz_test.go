@@ -15,14 +15,14 @@ import (
 
 func FuzzDecodeRequest(f *testing.F) {
 	for _, s := range []string{
-		`{"v":1,"user":"alice"}` + "\n",
-		`{"v":1,"user":"ec2-user","fingerprint":"SHA256:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU"}` + "\n",
-		`{"v":1,"user":"a","fingerprint":"MD5:00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF"}` + "\n",
-		`{"v":1,"user":"alice","x":1}` + "\n",
-		`{"v":1.0,"user":"alice"}` + "\n",
+		`{"v":2,"user":"alice"}` + "\n",
+		`{"v":2,"user":"ec2-user","fingerprint":"SHA256:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU"}` + "\n",
+		`{"v":2,"user":"a","fingerprint":"MD5:00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF"}` + "\n",
+		`{"v":2,"user":"alice","x":1}` + "\n",
+		`{"v":2.0,"user":"alice"}` + "\n",
 		`{"V":1,"USER":"alice"}` + "\n",
-		`{"v":1,"user":"alice","user":"root"}` + "\n",
-		`{"v":1,"user":"al\u0000ice"}` + "\n",
+		`{"v":2,"user":"alice","user":"root"}` + "\n",
+		`{"v":2,"user":"al\u0000ice"}` + "\n",
 		"{}\n", "\n", "null\n", "",
 	} {
 		f.Add([]byte(s))
@@ -58,11 +58,11 @@ func FuzzDecodeResponse(f *testing.F) {
 			Rejected: []keys.Rejected{{Block: 1, Reason: keys.ReasonExpired, Detail: "d"}}}, nil),
 		FromResult(lookup.Result{Outcome: lookup.NotEC2, User: "alice", Detail: "xen"}, nil),
 		FromResult(lookup.Result{User: "alice"}, errors.New("imds: 500")),
-		refusal("busy"),
+		Refusal("", "busy"),
 	} {
 		f.Add(mustJSON(f, r))
 	}
-	f.Add([]byte(`{"v":1,"user":"alice","outcome":"verified","failed":false,"accepted":[{"line":"command=\"x\" ` + canonical(k) +
+	f.Add([]byte(`{"v":2,"user":"alice","verdict":"decided","outcome":"verified","accepted":[{"line":"command=\"x\" ` + canonical(k) +
 		`","fingerprint":"` + ssh.FingerprintSHA256(k) + `","instance_id":"i-1","expires":1}]}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		resp, err := DecodeResponse(data)

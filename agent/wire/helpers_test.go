@@ -259,3 +259,16 @@ func mustJSON(t testing.TB, v any) []byte {
 func dialUnix(path string) (*net.UnixConn, error) {
 	return net.DialUnix("unix", nil, &net.UnixAddr{Name: path, Net: "unix"})
 }
+
+// Query is Ask that also returns the raw answer, for tests that look at what the server sent:
+// the error wraps ErrNoVerdict when nothing in the answer may be used.
+func Query(ctx context.Context, path string, req Request, o ClientOptions) (Response, error) {
+	resp, err := roundTrip(ctx, path, req, o)
+	if err != nil {
+		return resp, err
+	}
+	if _, err := resp.answers(req); errors.Is(err, ErrNoVerdict) {
+		return resp, err
+	}
+	return resp, nil
+}

@@ -100,7 +100,7 @@ func Serve(ctx context.Context, ln *net.UnixListener, h Handler, o ServerOptions
 				s.serveConn(ctx, conn)
 			})
 		default:
-			s.answerAndClose(conn, refusal("busy: eic-agent is handling %d requests; verify directly", maxConns))
+			s.answerAndClose(conn, Refusal("", "busy: eic-agent is handling %d requests; verify directly", maxConns))
 		}
 	}
 }
@@ -146,13 +146,13 @@ func (s *server) serveConn(ctx context.Context, conn *net.UnixConn) {
 		return
 	case err != nil:
 		s.log.Debug("eic-agent got a bad request", zap.Error(err))
-		s.answerAndClose(conn, refusal("%v", err))
+		s.answerAndClose(conn, Refusal("", "%v", err))
 		return
 	}
 	req, err := DecodeRequest(line)
 	if err != nil {
 		s.log.Debug("eic-agent got a bad request", zap.Error(err))
-		s.answerAndClose(conn, refusal("%v", err))
+		s.answerAndClose(conn, Refusal("", "%v", err))
 		return
 	}
 	// The handler outlives a stop of the server (WithoutCancel) but never the connection.
@@ -173,7 +173,7 @@ func (s *server) call(ctx context.Context, req Request) (resp Response) {
 		if p := recover(); p != nil {
 			s.log.Error("eic-agent request handler panicked; answered with an error",
 				zap.String("user", req.User), zap.Any("panic", p), zap.StackSkip("stack", 1))
-			resp = refusal("internal error in eic-agent; verify directly")
+			resp = Refusal(req.User, "internal error in eic-agent; verify directly")
 		}
 	}()
 	return s.h(ctx, req)
@@ -187,7 +187,7 @@ func (s *server) answerAndClose(conn *net.UnixConn, resp Response) {
 	}
 	if err != nil {
 		s.log.Error("eic-agent cannot encode its answer; answered with an error", zap.String("user", resp.User), zap.Error(err))
-		data, _ = json.Marshal(refusal("eic-agent cannot encode its answer; verify directly"))
+		data, _ = json.Marshal(Refusal(resp.User, "eic-agent cannot encode its answer; verify directly"))
 	}
 	// A connection refused as busy has no deadline yet; its answer fits any socket buffer, so
 	// this bounds only a pathological peer.

@@ -56,13 +56,13 @@ func TestServerAnswersBadRequestsAndKeepsServing(t *testing.T) {
 		half                bool
 	}{
 		{name: "malformed-json", payload: "{\"v\":1,\n", want: "request"},
-		{name: "unknown-field", payload: `{"v":1,"user":"alice","x":1}` + "\n", want: "unknown field"},
+		{name: "unknown-field", payload: `{"v":2,"user":"alice","x":1}` + "\n", want: "unknown field"},
 		{name: "wrong-version", payload: `{"v":7,"user":"alice"}` + "\n", want: "version 7"},
-		{name: "oversize-request", payload: `{"v":1,"user":"` + strings.Repeat("a", 2*MaxRequest) + `"}` + "\n", want: "larger than 4096"},
-		{name: "bad-user", payload: `{"v":1,"user":"a/b"}` + "\n", want: "not a valid EC2 Instance Connect OS user"},
-		{name: "bad-fingerprint", payload: `{"v":1,"user":"alice","fingerprint":"SHA1:abc"}` + "\n", want: "fingerprint"},
-		{name: "two-requests", payload: `{"v":1,"user":"alice"}` + "\n" + `{"v":1,"user":"bob"}` + "\n", want: "one request per connection"},
-		{name: "unterminated", payload: `{"v":1,"user":"alice"}`, half: true, want: "newline-terminated"},
+		{name: "oversize-request", payload: `{"v":2,"user":"` + strings.Repeat("a", 2*MaxRequest) + `"}` + "\n", want: "larger than 4096"},
+		{name: "bad-user", payload: `{"v":2,"user":"a/b"}` + "\n", want: "not a valid EC2 Instance Connect OS user"},
+		{name: "bad-fingerprint", payload: `{"v":2,"user":"alice","fingerprint":"SHA1:abc"}` + "\n", want: "fingerprint"},
+		{name: "two-requests", payload: `{"v":2,"user":"alice"}` + "\n" + `{"v":2,"user":"bob"}` + "\n", want: "one request per connection"},
+		{name: "unterminated", payload: `{"v":2,"user":"alice"}`, half: true, want: "newline-terminated"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name+"-error-answer", func(t *testing.T) {
@@ -70,8 +70,8 @@ func TestServerAnswersBadRequestsAndKeepsServing(t *testing.T) {
 			if err != nil {
 				t.Fatalf("DecodeResponse: %v", err)
 			}
-			if resp.Failed || !strings.Contains(resp.Error, tc.want) {
-				t.Fatalf("answer: failed=%v error=%q; want failed=false and an error containing %q", resp.Failed, resp.Error, tc.want)
+			if resp.Verdict != VerdictNone || !strings.Contains(resp.Error, tc.want) {
+				t.Fatalf("answer: verdict %v error=%q; want none and an error containing %q", resp.Verdict, resp.Error, tc.want)
 			}
 		})
 	}
@@ -80,7 +80,7 @@ func TestServerAnswersBadRequestsAndKeepsServing(t *testing.T) {
 	}
 	t.Run("still-serving", func(t *testing.T) {
 		resp, err := Query(context.Background(), path, Request{User: "alice"}, ClientOptions{})
-		if err != nil || resp.Outcome != "no-keys" {
+		if err != nil || resp.Outcome != lookup.NoKeys {
 			t.Fatalf("Query after bad requests: (%+v, %v); want a no-keys answer", resp, err)
 		}
 	})
@@ -96,7 +96,7 @@ func TestHandlerPanicGetsErrorAnswer(t *testing.T) {
 		return FromResult(lookup.Result{Outcome: lookup.NoKeys, User: req.User}, nil)
 	}, ServerOptions{Log: zap.New(core)})
 	resp, err := Query(context.Background(), path, Request{User: "alice"}, ClientOptions{})
-	if !errors.Is(err, ErrRefused) || !strings.Contains(resp.Error, "internal error") || resp.Failed {
+	if !errors.Is(err, ErrRefused) || !strings.Contains(resp.Error, "internal error") || resp.Verdict != VerdictNone {
 		t.Fatalf("Query: (%+v, %v); want a refusal mentioning an internal error", resp, err)
 	}
 	if n := logs.FilterMessageSnippet("panicked").Len(); n != 1 {
@@ -186,7 +186,7 @@ func TestServeStops(t *testing.T) {
 		answer := make(chan error, 1)
 		go func() {
 			resp, err := Query(context.Background(), path, Request{User: "alice"}, ClientOptions{})
-			if err == nil && resp.Failed {
+			if err == nil && resp.Verdict == VerdictFailed {
 				err = errors.New(resp.Error)
 			}
 			answer <- err

@@ -118,7 +118,7 @@ func TestClientTrustsSocketDirectory(t *testing.T) {
 			}
 			resp, err := Query(context.Background(), sock, Request{User: "alice"}, o)
 			if tc.wantErr == "" {
-				if err != nil || resp.Outcome != "no-keys" {
+				if err != nil || resp.Outcome != lookup.NoKeys {
 					t.Fatalf("Query: (%+v, %v); want a no-keys answer", resp, err)
 				}
 				return

@@ -1,12 +1,13 @@
 // Package wire is the protocol between eic-authorized-keys and the warm eic-agent service: one
 // request and one answer per unix-socket connection, both bounded in size and time.
 //
-// Protocol v1. The client sends one JSON line, {"v":1,"user":"...","fingerprint":"..."}, of at
+// Protocol v2. The client sends one JSON line, {"v":2,"user":"...","fingerprint":"..."}, of at
 // most MaxRequest bytes including its newline. The server answers with one JSON document of at
-// most MaxResponse bytes (Response) and closes the connection. An answer whose Error is set
-// with Failed true means the verification ran and could not complete: the helper fails exactly
-// as it would in direct mode. Error set with Failed false means the service gave no verdict (a
-// bad request, an unknown version, busy, an internal error): the helper verifies directly.
+// most MaxResponse bytes (Response) and closes the connection. Its verdict is one of three:
+// decided (the login ran to an outcome: the keys in it are the answer), failed (the verification
+// ran and could not complete: the helper fails exactly as it would in direct mode), or none (a
+// bad request, an unknown version, busy, an internal error, going away: the helper verifies
+// directly).
 //
 // Contract: neither end believes what it reads. The server answers only root and the UIDs it is
 // given (SO_PEERCRED), decodes strictly and validates the user and fingerprint before its handler
@@ -36,8 +37,9 @@ import (
 
 // Protocol limits.
 const (
-	// Version is the protocol version this package speaks.
-	Version = 1
+	// Version is the protocol version this package speaks. 2: the verdict is one named field
+	// instead of an error string and a flag.
+	Version = 2
 	// MaxRequest bounds a request line, newline included.
 	MaxRequest = 4 << 10
 	// MaxResponse bounds an answer. Accepted keys are never left out of one, so it has room for
@@ -48,11 +50,56 @@ const (
 )
 
 var (
+	// ErrNoVerdict marks every way of not getting a usable verdict from the service: the socket
+	// could not be reached or trusted, the exchange broke, the answer is out of shape
+	// (ErrInvalidResponse) or carries no verdict (ErrRefused). The helper verifies directly.
+	ErrNoVerdict = errors.New("no verdict from eic-agent service")
 	// ErrInvalidResponse marks an answer that is out of shape; nothing in it may be used.
-	ErrInvalidResponse = errors.New("invalid answer from eic-agent service")
-	// ErrRefused marks an answer that carries no verdict (Error set, Failed false).
-	ErrRefused = errors.New("eic-agent service refused the request")
+	ErrInvalidResponse = fmt.Errorf("%w: invalid answer", ErrNoVerdict)
+	// ErrRefused marks an answer whose verdict is none.
+	ErrRefused = fmt.Errorf("%w: the service refused the request", ErrNoVerdict)
 )
+
+// Verdict says what kind of answer a Response is.
+type Verdict int
+
+// The verdicts, named on the wire by their String.
+const (
+	// VerdictNone: the service gives no verdict (Error says why); verify directly.
+	VerdictNone Verdict = iota
+	// VerdictDecided: the login ran to its Outcome; Accepted is the answer.
+	VerdictDecided
+	// VerdictFailed: the verification ran and could not complete (Error says why).
+	VerdictFailed
+)
+
+var verdictNames = [...]string{"none", "decided", "failed"}
+
+func (v Verdict) String() string {
+	if v >= 0 && int(v) < len(verdictNames) {
+		return verdictNames[v]
+	}
+	return fmt.Sprintf("verdict(%d)", int(v))
+}
+
+// MarshalText writes the verdict's name; an unknown verdict is an error, so none is ever sent.
+func (v Verdict) MarshalText() ([]byte, error) {
+	if v < 0 || int(v) >= len(verdictNames) {
+		return nil, fmt.Errorf("unknown verdict %d", int(v))
+	}
+	return []byte(verdictNames[v]), nil
+}
+
+// UnmarshalText reads a verdict's name; anything else is an error.
+func (v *Verdict) UnmarshalText(b []byte) error {
+	for i, n := range verdictNames {
+		if n == string(b) {
+			*v = Verdict(i)
+			return nil
+		}
+	}
+	return fmt.Errorf("unknown verdict %.64q", b)
+}
 
 // Request asks for the keys of User, restricted to the key with Fingerprint when it is set.
 type Request struct {
@@ -85,15 +132,15 @@ type requestJSON struct {
 
 // Response is the answer to one Request.
 type Response struct {
-	V int `json:"v"`
+	V       int     `json:"v"`
+	Verdict Verdict `json:"verdict"`
 	// User is the user the answer is about; the client refuses an answer about anyone else.
 	User string `json:"user,omitempty"`
-	// Outcome is lookup.Outcome's string: verified, no-such-user, not-ec2, no-keys, no-candidates.
-	Outcome string `json:"outcome,omitempty"`
-	Detail  string `json:"detail,omitempty"`
-	// Error with Failed: the verification could not complete. Error alone: no verdict.
+	// Outcome is how far the login went (decided and failed answers).
+	Outcome lookup.Outcome `json:"outcome"`
+	Detail  string         `json:"detail,omitempty"`
+	// Error says why a failed answer failed, or why there is no verdict.
 	Error    string        `json:"error,omitempty"`
-	Failed   bool          `json:"failed"`
 	Accepted []AcceptedKey `json:"accepted,omitempty"`
 	// Rejected itemises the first MaxRejectedItems rejected blocks; RejectedMore counts the
 	// others per reason.
@@ -122,9 +169,9 @@ type RejectedBlock struct {
 	RequestID   string `json:"request_id,omitempty"`
 }
 
-// refusal is an answer without a verdict.
-func refusal(format string, args ...any) Response {
-	return Response{V: Version, Error: fmt.Sprintf(format, args...)}
+// Refusal is an answer without a verdict about user ("" when the request was not understood).
+func Refusal(user, format string, args ...any) Response {
+	return Response{V: Version, Verdict: VerdictNone, User: user, Error: fmt.Sprintf(format, args...)}
 }
 
 // EncodeRequest returns the request line for r, newline included. It refuses a request the
@@ -146,7 +193,7 @@ func EncodeRequest(r Request) ([]byte, error) {
 }
 
 // DecodeRequest parses and validates one request line: exactly one JSON object with the known
-// fields only, version 1, ending in the line's only newline, at most MaxRequest bytes.
+// fields only, version 2, ending in the line's only newline, at most MaxRequest bytes.
 func DecodeRequest(line []byte) (Request, error) {
 	if len(line) > MaxRequest {
 		return Request{}, fmt.Errorf("request larger than %d bytes", MaxRequest)
@@ -172,7 +219,7 @@ func DecodeRequest(line []byte) (Request, error) {
 }
 
 // DecodeResponse parses one answer strictly: one JSON object with the known fields only,
-// version 1, at most MaxResponse bytes. Its content is checked by Response.Result.
+// version 2, at most MaxResponse bytes. Its content is checked by Response.Result.
 func DecodeResponse(data []byte) (Response, error) {
 	if len(data) > MaxResponse {
 		return Response{}, fmt.Errorf("%w: larger than %d bytes", ErrInvalidResponse, MaxResponse)

@@ -66,23 +66,23 @@ func TestDecodeRequest(t *testing.T) {
 		want    Request
 		wantErr string
 	}{
-		{name: "user-only", line: `{"v":1,"user":"alice"}` + "\n", want: Request{User: "alice"}},
-		{name: "user-and-fingerprint", line: `{"v":1,"user":"ec2-user","fingerprint":"` + fp + `"}` + "\n", want: Request{User: "ec2-user", Fingerprint: fp}},
-		{name: "md5-fingerprint", line: `{"v":1,"user":"a","fingerprint":"MD5:00:11:22:33:44:55:66:77:88:99:aa:bb:cc:dd:ee:ff"}` + "\n",
+		{name: "user-only", line: `{"v":2,"user":"alice"}` + "\n", want: Request{User: "alice"}},
+		{name: "user-and-fingerprint", line: `{"v":2,"user":"ec2-user","fingerprint":"` + fp + `"}` + "\n", want: Request{User: "ec2-user", Fingerprint: fp}},
+		{name: "md5-fingerprint", line: `{"v":2,"user":"a","fingerprint":"MD5:00:11:22:33:44:55:66:77:88:99:aa:bb:cc:dd:ee:ff"}` + "\n",
 			want: Request{User: "a", Fingerprint: "MD5:00:11:22:33:44:55:66:77:88:99:aa:bb:cc:dd:ee:ff"}},
 		{name: "malformed-json-refused", line: "{not json\n", wantErr: "request"},
-		{name: "unknown-field-refused", line: `{"v":1,"user":"alice","admin":true}` + "\n", wantErr: "unknown field"},
+		{name: "unknown-field-refused", line: `{"v":2,"user":"alice","admin":true}` + "\n", wantErr: "unknown field"},
 		{name: "missing-version-refused", line: `{"user":"alice"}` + "\n", wantErr: "no protocol version"},
-		{name: "wrong-version-refused", line: `{"v":2,"user":"alice"}` + "\n", wantErr: "version 2"},
-		{name: "bad-user-refused", line: `{"v":1,"user":"../x"}` + "\n", wantErr: "not a valid EC2 Instance Connect OS user"},
-		{name: "empty-user-refused", line: `{"v":1,"user":""}` + "\n", wantErr: "empty"},
-		{name: "bad-fingerprint-refused", line: `{"v":1,"user":"alice","fingerprint":"SHA256:nope"}` + "\n", wantErr: "fingerprint"},
-		{name: "no-newline-refused", line: `{"v":1,"user":"alice"}`, wantErr: "newline"},
-		{name: "two-lines-refused", line: `{"v":1,"user":"alice"}` + "\n\n", wantErr: "newline"},
-		{name: "two-objects-refused", line: `{"v":1,"user":"alice"}{"v":1,"user":"bob"}` + "\n", wantErr: "after the JSON object"},
-		{name: "array-refused", line: `[{"v":1,"user":"alice"}]` + "\n", wantErr: "not a JSON object"},
+		{name: "wrong-version-refused", line: `{"v":1,"user":"alice"}` + "\n", wantErr: "version 1"},
+		{name: "bad-user-refused", line: `{"v":2,"user":"../x"}` + "\n", wantErr: "not a valid EC2 Instance Connect OS user"},
+		{name: "empty-user-refused", line: `{"v":2,"user":""}` + "\n", wantErr: "empty"},
+		{name: "bad-fingerprint-refused", line: `{"v":2,"user":"alice","fingerprint":"SHA256:nope"}` + "\n", wantErr: "fingerprint"},
+		{name: "no-newline-refused", line: `{"v":2,"user":"alice"}`, wantErr: "newline"},
+		{name: "two-lines-refused", line: `{"v":2,"user":"alice"}` + "\n\n", wantErr: "newline"},
+		{name: "two-objects-refused", line: `{"v":2,"user":"alice"}{"v":2,"user":"bob"}` + "\n", wantErr: "after the JSON object"},
+		{name: "array-refused", line: `[{"v":2,"user":"alice"}]` + "\n", wantErr: "not a JSON object"},
 		{name: "null-refused", line: "null\n", wantErr: "not a JSON object"},
-		{name: "oversize-refused", line: `{"v":1,"user":"` + strings.Repeat("a", MaxRequest) + `"}` + "\n", wantErr: "larger than"},
+		{name: "oversize-refused", line: `{"v":2,"user":"` + strings.Repeat("a", MaxRequest) + `"}` + "\n", wantErr: "larger than"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -196,17 +196,17 @@ func TestResultRefusesOutOfShapeAnswers(t *testing.T) {
 		}()},
 		{"fingerprint-not-the-keys", func() Response { r := good(); r.Accepted[0].Fingerprint = ssh.FingerprintSHA256(newKey(t)); return r }()},
 		{"no-expiry", func() Response { r := good(); r.Accepted[0].Expires = 0; return r }()},
-		{"keys-in-failed-answer", func() Response { r := good(); r.Failed, r.Error = true, "imds: boom"; return r }()},
-		{"keys-in-no-keys-answer", func() Response { r := good(); r.Outcome = "no-keys"; return r }()},
-		{"unknown-outcome", func() Response { r := good(); r.Outcome = "granted"; return r }()},
-		{"failed-without-error", Response{V: Version, User: "alice", Outcome: "verified", Failed: true}},
+		{"keys-in-failed-answer", func() Response { r := good(); r.Verdict, r.Error = VerdictFailed, "imds: boom"; return r }()},
+		{"keys-in-no-keys-answer", func() Response { r := good(); r.Outcome = lookup.NoKeys; return r }()},
+		{"unknown-outcome", func() Response { r := good(); r.Outcome = lookup.Outcome(42); return r }()},
+		{"failed-without-error", Response{V: Version, Verdict: VerdictFailed, User: "alice", Outcome: lookup.Verified}},
 		{"bad-user", func() Response { r := good(); r.User = "../root"; return r }()},
 		{"rejection-without-reason", func() Response {
 			r := good()
 			r.Rejected = []RejectedBlock{{Block: 1}}
 			return r
 		}()},
-		{"wrong-version", func() Response { r := good(); r.V = 2; return r }()},
+		{"wrong-version", func() Response { r := good(); r.V = 1; return r }()},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name+"-refused", func(t *testing.T) {
@@ -257,7 +257,7 @@ func TestAnswersChecksTheRequest(t *testing.T) {
 }
 
 func TestRefusalIsNotAVerdict(t *testing.T) {
-	_, err := refusal("busy").Result()
+	_, err := Refusal("", "busy").Result()
 	if !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), "busy") {
 		t.Fatalf("Result of a refusal: got %v; want ErrRefused mentioning busy", err)
 	}
@@ -265,13 +265,16 @@ func TestRefusalIsNotAVerdict(t *testing.T) {
 
 func TestDecodeResponseIsStrict(t *testing.T) {
 	tests := []struct{ name, data string }{
-		{"unknown-field", `{"v":1,"user":"alice","outcome":"no-keys","failed":false,"grant":"all"}`},
-		{"wrong-version", `{"v":2,"user":"alice","outcome":"no-keys","failed":false}`},
-		{"missing-version", `{"user":"alice","outcome":"no-keys","failed":false}`},
-		{"trailing-data", `{"v":1,"user":"alice","outcome":"no-keys","failed":false} {}`},
-		{"truncated", `{"v":1,"user":"alice","outcome":"no-k`},
+		{"unknown-field", `{"v":2,"verdict":"decided","user":"alice","outcome":"no-keys","grant":"all"}`},
+		{"old-failed-flag", `{"v":2,"verdict":"decided","user":"alice","outcome":"no-keys","failed":false}`},
+		{"unknown-verdict", `{"v":2,"verdict":"granted","user":"alice","outcome":"no-keys"}`},
+		{"unknown-outcome", `{"v":2,"verdict":"decided","user":"alice","outcome":"granted"}`},
+		{"wrong-version", `{"v":1,"user":"alice","verdict":"decided","outcome":"no-keys"}`},
+		{"missing-version", `{"verdict":"decided","user":"alice","outcome":"no-keys"}`},
+		{"trailing-data", `{"v":2,"verdict":"decided","user":"alice","outcome":"no-keys"} {}`},
+		{"truncated", `{"v":2,"user":"alice","outcome":"no-k`},
 		{"not-an-object", `"ssh-ed25519 AAAA"`},
-		{"oversize", `{"v":1,"detail":"` + strings.Repeat("x", MaxResponse) + `"}`},
+		{"oversize", `{"v":2,"detail":"` + strings.Repeat("x", MaxResponse) + `"}`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name+"-refused", func(t *testing.T) {

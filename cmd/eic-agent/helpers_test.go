@@ -25,6 +25,7 @@ import (
 
 	"github.com/eic-agent/eic-agent/agent/emulator"
 	"github.com/eic-agent/eic-agent/agent/emulator/pki"
+	"github.com/eic-agent/eic-agent/agent/lookup"
 	"github.com/eic-agent/eic-agent/agent/wire"
 )
 
@@ -158,20 +159,16 @@ func (f *fixture) push(t *testing.T) string {
 }
 
 // query asks the service for fp's key as the helper does.
-func (f *fixture) query(fp string) (wire.Response, error) {
+func (f *fixture) query(fp string) (lookup.Result, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	return wire.Query(ctx, f.socket, wire.Request{User: testUser, Fingerprint: fp},
+	return wire.Ask(ctx, f.socket, wire.Request{User: testUser, Fingerprint: fp},
 		wire.ClientOptions{ConnectTimeout: time.Second, Timeout: 10 * time.Second, TrustedUIDs: []uint32{uint32(os.Getuid())}})
 }
 
 func (f *fixture) mustServe(t *testing.T, fp string) {
 	t.Helper()
-	resp, err := f.query(fp)
-	if err != nil {
-		t.Fatalf("query: %v", err)
-	}
-	res, err := resp.Result()
+	res, err := f.query(fp)
 	if err != nil || len(res.Accepted) != 1 || res.Accepted[0].Fingerprint != fp {
 		t.Fatalf("query for %s: accepted %+v, err %v", fp, res.Accepted, err)
 	}

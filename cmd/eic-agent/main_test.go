@@ -18,10 +18,7 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/zap"
-
 	"github.com/eic-agent/eic-agent/agent/emulator"
-	"github.com/eic-agent/eic-agent/agent/lookup"
 	"github.com/eic-agent/eic-agent/agent/wire"
 )
 
@@ -225,20 +222,13 @@ func TestStopMidRequest(t *testing.T) {
 			fp := f.push(t)
 			f.emu.SetFaults(emulator.Faults{Hang: true})
 
-			type answer struct {
-				path wire.Path
-				err  error
-			}
-			done := make(chan answer, 1)
+			// The helper falls back to direct verification exactly when Ask gives no verdict.
+			done := make(chan error, 1)
 			go func() {
-				direct := func(context.Context, *zap.Logger) (lookup.Result, error) {
-					return lookup.Result{User: testUser, Outcome: lookup.NoKeys}, nil
-				}
 				ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 				defer cancel()
-				q := wire.QueryConfig{Enabled: true, Socket: f.socket, User: f.user}
-				_, path, err := wire.Lookup(ctx, q, wire.Request{User: testUser, Fingerprint: fp}, direct, nil)
-				done <- answer{path, err}
+				_, err := wire.Ask(ctx, f.socket, wire.Request{User: testUser, Fingerprint: fp}, wire.ClientOptions{TrustedUser: f.user})
+				done <- err
 			}()
 			waitFor(t, "the login to reach IMDS", func() bool {
 				return f.emu.Count("/latest/meta-data/managed-ssh-keys/active-keys/"+testUser) > 0
@@ -247,9 +237,8 @@ func TestStopMidRequest(t *testing.T) {
 			if code := p.wait(t); code != tc.wantCode {
 				t.Errorf("exit status %d, want %d", code, tc.wantCode)
 			}
-			got := <-done
-			if got.path != wire.PathDirect || got.err != nil {
-				t.Errorf("login during the stop went %q (err %v), want %q", got.path, got.err, wire.PathDirect)
+			if err := <-done; !errors.Is(err, wire.ErrNoVerdict) {
+				t.Errorf("login during the stop: Ask error %v, want no verdict so the helper verifies directly", err)
 			}
 			if tc.sig != syscall.SIGKILL {
 				return

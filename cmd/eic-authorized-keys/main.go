@@ -20,15 +20,14 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"time"
 
 	"go.uber.org/zap"
 
 	"github.com/eic-agent/eic-agent/agent/audit"
 	"github.com/eic-agent/eic-agent/agent/config"
-	"github.com/eic-agent/eic-agent/agent/imds"
 	"github.com/eic-agent/eic-agent/agent/keys"
 	"github.com/eic-agent/eic-agent/agent/lookup"
-	"github.com/eic-agent/eic-agent/agent/nss"
 	"github.com/eic-agent/eic-agent/agent/wire"
 )
 
@@ -113,13 +112,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 	ctx, cancel := context.WithTimeout(context.Background(), cfg.Deadline.Duration)
 	defer cancel()
-	res, path, err := findKeys(ctx, cfg, user, fp, log)
+	res, path, err := findKeys(ctx, cfg, lookup.Query{User: user, Fingerprint: fp}, log)
 	if err != nil {
 		if ctx.Err() != nil {
 			err = fmt.Errorf("%w (gave up after the %s deadline)", err, cfg.Deadline.Duration)
 		}
 		log.Error("EC2 Instance Connect lookup failed; no keys served", zap.String("user", user),
-			zap.String("path", string(path)), zap.Error(err))
+			zap.String("path", path), zap.Error(err))
 		return exitFailed
 	}
 	if _, err := io.WriteString(stdout, res.Lines()); err != nil {
@@ -129,34 +128,48 @@ func run(args []string, stdout, stderr io.Writer) int {
 	return exitOK
 }
 
-// findKeys asks the eic-agent service when the config enables it and verifies directly when
-// the service gives no verdict; either way every decision is in the audit log.
-func findKeys(ctx context.Context, cfg config.Config, user string, fp *keys.Fingerprint, log *zap.Logger) (lookup.Result, wire.Path, error) {
-	req := wire.Request{User: user}
-	if fp != nil {
-		req.Fingerprint = fp.String()
+// findKeys asks the eic-agent service when the config enables it and decides the login
+// directly when the service gives no verdict (it cannot be reached or trusted, is busy, going
+// away, or answers out of shape). Either way the result is recorded once, here, with the path
+// that produced it.
+func findKeys(ctx context.Context, cfg config.Config, q lookup.Query, log *zap.Logger) (lookup.Result, string, error) {
+	if cfg.Service.Enabled {
+		req := wire.Request{User: q.User}
+		if q.Fingerprint != nil {
+			req.Fingerprint = q.Fingerprint.String()
+		}
+		res, err := wire.Ask(ctx, cfg.Service.Socket, req, wire.ClientOptions{
+			ConnectTimeout: cfg.Service.ConnectTimeout.Duration,
+			Timeout:        serviceBudget(ctx),
+			TrustedUser:    cfg.Service.User,
+		})
+		if !errors.Is(err, wire.ErrNoVerdict) {
+			res.Record(log.With(zap.String("path", pathService)), err)
+			log.Debug("EC2 Instance Connect lookup answered", zap.String("user", q.User), zap.String("path", pathService))
+			return res, pathService, err
+		}
+		log.Debug("eic-agent service unavailable; verifying directly", zap.String("socket", cfg.Service.Socket), zap.Error(err))
 	}
-	q := wire.QueryConfig{
-		Enabled:        cfg.Service.Enabled,
-		Socket:         cfg.Service.Socket,
-		User:           cfg.Service.User,
-		ConnectTimeout: cfg.Service.ConnectTimeout.Duration,
+	res, err := lookup.Login(ctx, lookup.NewDirect(cfg, nil), q, time.Now)
+	res.Record(log.With(zap.String("path", pathDirect)), err)
+	log.Debug("EC2 Instance Connect lookup answered", zap.String("user", q.User), zap.String("path", pathDirect))
+	return res, pathDirect, err
+}
+
+// The paths a login's answer can take, as audit records name them.
+const (
+	pathService = "service"
+	pathDirect  = "direct"
+)
+
+// serviceBudget leaves the direct path half the time before ctx's deadline, so a service that
+// hangs cannot make the login miss it.
+func serviceBudget(ctx context.Context) time.Duration {
+	dl, ok := ctx.Deadline()
+	if !ok {
+		return wire.DefaultTimeout
 	}
-	return wire.Lookup(ctx, q, req, func(ctx context.Context, log *zap.Logger) (lookup.Result, error) {
-		return lookup.Run(ctx, lookup.Config{
-			IMDS: imds.New(imds.Config{
-				Endpoint:       cfg.IMDSEndpoint(),
-				RequestTimeout: cfg.IMDS.RequestTimeout.Duration,
-				Attempts:       cfg.IMDS.Attempts,
-				MaxBodyBytes:   cfg.IMDS.MaxResponseBytes,
-			}),
-			SysfsRoot:      cfg.Platform.SysfsRoot,
-			NSS:            nss.Config{Getent: cfg.Users.Getent},
-			CA:             cfg.Trust.CA,
-			AllowedDomains: cfg.AllowedDomains(),
-			Log:            log,
-		}, user, fp)
-	}, log)
+	return max(min(time.Until(dl)/2, wire.DefaultTimeout), time.Millisecond)
 }
 
 func orDefault(p string) string {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -16,7 +17,7 @@ import (
 func runVerify(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("eic-authorized-keys verify", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	var files lookup.SavedFiles
+	var files savedFiles
 	fs.StringVar(&files.Keys, "keys", "", "saved key bundle (active-keys/USER)")
 	fs.StringVar(&files.SignerChain, "signer-chain", "", "saved signer-cert PEM chain")
 	fs.StringVar(&files.OCSPDir, "ocsp-dir", "", "directory of saved staples, one per file (base64 or DER)")
@@ -26,6 +27,7 @@ func runVerify(args []string, stdout, stderr io.Writer) int {
 	fpArg := fs.String("fingerprint", "", "only accept this key (SHA256:... or MD5:...)")
 	nowArg := fs.Int64("now", 0, "verify as of this Unix time (default: now)")
 	explain := fs.Bool("explain", false, "print a verdict for every block to stderr")
+	user := fs.String("user", "ec2-user", "the OS user the keys were saved for (only its name is checked)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return exitOK
@@ -43,26 +45,27 @@ func runVerify(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "eic-authorized-keys verify: missing %s or extra arguments\n%s", strings.Join(missing, ", "), usage)
 		return exitUsage
 	}
-	saved, err := lookup.LoadSaved(files)
-	if err != nil {
-		fmt.Fprintf(stderr, "eic-authorized-keys verify: %v\n", err)
-		return exitUsage
-	}
-	saved.InstanceID, saved.ExpectedCN, saved.Now = *instanceID, *expected, time.Now()
+	now := time.Now()
 	if *nowArg != 0 {
-		saved.Now = time.Unix(*nowArg, 0)
+		now = time.Unix(*nowArg, 0)
 	}
+	q := lookup.Query{User: *user}
 	if *fpArg != "" {
 		fp, err := keys.ParseFingerprint(*fpArg)
 		if err != nil {
 			fmt.Fprintf(stderr, "eic-authorized-keys verify: --fingerprint: %v\n", err)
 			return exitUsage
 		}
-		saved.Fingerprint = &fp
+		q.Fingerprint = &fp
 	}
-	res, verr := lookup.VerifySaved(saved)
+	src, err := loadSaved(files, *instanceID, *expected, now)
+	if err != nil {
+		fmt.Fprintf(stderr, "eic-authorized-keys verify: %v\n", err)
+		return exitUsage
+	}
+	res, verr := lookup.Login(context.Background(), src, q, func() time.Time { return now })
 	if *explain {
-		for _, line := range lookup.Explain(res, verr) {
+		for _, line := range src.explain(res) {
 			fmt.Fprintln(stderr, line)
 		}
 	} else if verr != nil {
