@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"sync/atomic"
@@ -13,100 +12,80 @@ import (
 	"github.com/coreos/go-systemd/v22/daemon"
 	"go.uber.org/zap"
 
-	"github.com/eic-agent/eic-agent/agent/audit"
 	"github.com/eic-agent/eic-agent/agent/config"
-	"github.com/eic-agent/eic-agent/agent/keys"
-	"github.com/eic-agent/eic-agent/agent/lookup"
 	"github.com/eic-agent/eic-agent/agent/wire"
 )
 
-// ErrConfig marks a configuration that cannot be used at start.
+// ErrConfig marks a configuration Serve cannot start with.
 var ErrConfig = errors.New("configuration error")
 
 // stopGrace is how long requests in flight may finish after a stop is requested before they
 // are cut short (the helper then verifies directly): systemd expects a stop within a second.
 const stopGrace = 500 * time.Millisecond
 
-// RunConfig configures Run.
-type RunConfig struct {
-	// ConfigPath is the configuration file; "" means config.DefaultPath, which may be absent.
-	ConfigPath string
-	// Reload delivers a value for every reload request (SIGHUP).
+// ServeConfig is what Serve takes from the process that owns it: cmd/eic-agent loads the
+// configuration, builds the logger, resolves the service account and takes the socket.
+type ServeConfig struct {
+	// Listener is the socket to serve (see Listen). Serve closes it before it returns.
+	Listener *net.UnixListener
+	// Activated says systemd passed Listener (socket activation); it is logged.
+	Activated bool
+	// Config is the configuration to start with. One that New refuses makes Serve return an
+	// error wrapping ErrConfig.
+	Config config.Config
+	// Log receives the service's log (default: no logging).
+	Log *zap.Logger
+	// ClientUID is the one uid besides root whose queries are answered: the service account,
+	// which sshd runs the helper as (wire.ServiceUID). The zero value answers root only.
+	ClientUID uint32
+	// Reload delivers a value for every reload request (SIGHUP); nil means none.
 	Reload <-chan os.Signal
-	// Stderr receives logs when the log target is stderr (default os.Stderr).
-	Stderr io.Writer
-	// Version is logged at start.
+	// Load reads the configuration again for a reload; required when Reload is set.
+	Load func() (config.Config, error)
+	// ConfigFile names what Load reads, for the log.
+	ConfigFile string
+	// Version is logged once serving.
 	Version string
 }
 
-// Handle answers one wire request. A lookup that could not run because the service is going
-// away is answered without a verdict, so the helper verifies directly instead of failing.
-func (s *Service) Handle(ctx context.Context, req wire.Request) wire.Response {
-	q := lookup.Query{User: req.User}
-	if req.Fingerprint != "" {
-		fp, err := keys.ParseFingerprint(req.Fingerprint)
-		if err != nil { // wire validated it already; never guess
-			return wire.Refusal(req.User, "%v", err)
-		}
-		q.Fingerprint = &fp
+// Serve runs the service on sc.Listener until ctx ends: it serves the helper's queries, reloads
+// through sc.Load on sc.Reload, and speaks sd_notify (READY=1 once the socket is served,
+// WATCHDOG=1 when systemd asks for it, RELOADING=1 and STOPPING=1). A configuration that fails
+// at reload is logged and the running one kept. It returns nil after a clean stop and an error
+// when serving failed.
+//
+// sd_notify lives here rather than with the caller because the watchdog must be pinged by the
+// loop that also takes reloads and stops: a stuck loop then stops the pings and systemd
+// restarts it.
+func Serve(ctx context.Context, sc ServeConfig) error {
+	if sc.Listener == nil {
+		return errors.New("serve: no listener")
 	}
-	res, err := s.Answer(ctx, q)
-	if errors.Is(err, errClosed) {
-		return wire.Refusal(req.User, "%v; verify directly", err)
+	defer func() { _ = sc.Listener.Close() }()
+	if sc.Reload != nil && sc.Load == nil {
+		return errors.New("serve: reload requests but no loader to reload with")
 	}
-	return wire.FromResult(res, err)
-}
-
-// Run is the whole service process: it loads the configuration, takes its socket from systemd
-// or creates it, serves until ctx ends, reloads on Reload, and speaks sd_notify (READY=1 once
-// the socket is served, WATCHDOG=1 when systemd asks for it, RELOADING=1 and STOPPING=1). A
-// bad configuration at reload is logged and the running one kept. It returns nil after a clean
-// stop.
-func Run(ctx context.Context, rc RunConfig) error {
-	path, explicit := rc.ConfigPath, rc.ConfigPath != ""
-	if !explicit {
-		path = config.DefaultPath
+	if sc.Log == nil {
+		sc.Log = zap.NewNop()
 	}
-	cfg, err := config.Load(path, explicit)
+	svc, err := New(Config{File: sc.Config, Log: sc.Log})
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrConfig, err)
 	}
-	log, err := audit.New(audit.Config{Target: cfg.Log.Target, Level: cfg.Log.Level, Stderr: rc.Stderr})
-	if err != nil {
-		return fmt.Errorf("%w: logging: %w", ErrConfig, err)
-	}
-	defer func() { _ = log.Sync() }()
-	uid, err := wire.ServiceUID(cfg.Service.User)
-	if err != nil {
-		log.Error("cannot start: service.user cannot be trusted as the service account", zap.Error(err))
-		return fmt.Errorf("%w: %w", ErrConfig, err)
-	}
-	ln, activated, err := Listen(cfg.Service.Socket)
-	if err != nil {
-		log.Error("cannot start: no socket to serve", zap.Error(err))
-		return err
-	}
-	svc, err := New(Config{File: cfg, Log: log})
-	if err != nil {
-		_ = ln.Close()
-		return fmt.Errorf("%w: %w", ErrConfig, err)
-	}
-	d := &daemonState{rc: rc, path: path, explicit: explicit, cfg: cfg, log: log}
+	d := &daemonState{sc: sc, log: sc.Log}
 	d.cur.Store(svc)
 	svc.Start()
-	return d.serve(ctx, ln, activated, uid)
+	return d.serve(ctx)
 }
 
 type daemonState struct {
-	rc       RunConfig
-	path     string
-	explicit bool
-	cfg      config.Config
-	log      *zap.Logger
-	cur      atomic.Pointer[Service]
+	sc  ServeConfig // sc.Config stays the configuration started with
+	log *zap.Logger
+	cur atomic.Pointer[Service]
 }
 
-func (d *daemonState) serve(ctx context.Context, ln *net.UnixListener, activated bool, uid uint32) error {
+func (d *daemonState) serve(ctx context.Context) error {
+	ln := d.sc.Listener
 	// Requests in flight at a stop get stopGrace, then hardStop cuts them short.
 	hardStop, cutShort := context.WithCancel(context.Background())
 	defer cutShort()
@@ -115,8 +94,8 @@ func (d *daemonState) serve(ctx context.Context, ln *net.UnixListener, activated
 	served := make(chan error, 1)
 	go func() {
 		served <- wire.Serve(serveCtx, ln, d.handler(hardStop), wire.ServerOptions{
-			AllowedUIDs: []uint32{uid},
-			Timeout:     d.cfg.Deadline.Duration,
+			AllowedUIDs: []uint32{d.sc.ClientUID},
+			Timeout:     d.sc.Config.Deadline.Duration,
 			Log:         d.log,
 		})
 	}()
@@ -131,7 +110,7 @@ func (d *daemonState) serve(ctx context.Context, ln *net.UnixListener, activated
 		d.log.Info("systemd watchdog enabled", zap.Duration("ping_every", interval/2))
 	}
 	d.log.Info("eic-agent serving", zap.String("socket", ln.Addr().String()),
-		zap.Bool("socket_activated", activated), zap.String("version", d.rc.Version))
+		zap.Bool("socket_activated", d.sc.Activated), zap.String("version", d.sc.Version))
 	d.notify(daemon.SdNotifyReady + "\nSTATUS=serving on " + ln.Addr().String())
 	for {
 		select {
@@ -146,7 +125,7 @@ func (d *daemonState) serve(ctx context.Context, ln *net.UnixListener, activated
 			return err
 		case <-ping:
 			d.notify(daemon.SdNotifyWatchdog)
-		case <-d.rc.Reload:
+		case <-d.sc.Reload:
 			d.reload()
 		}
 	}
@@ -185,12 +164,12 @@ func (d *daemonState) handler(hardStop context.Context) wire.Handler {
 	}
 }
 
-// reload loads the configuration again and swaps in a service built from it. Anything wrong
-// leaves the running service as it was.
+// reload loads the configuration again through ServeConfig.Load and swaps in a service built
+// from it. Anything wrong leaves the running service as it was.
 func (d *daemonState) reload() {
 	d.notify(daemon.SdNotifyReloading + "\n" + daemon.SdNotifyMonotonicUsec())
 	defer d.notify(daemon.SdNotifyReady)
-	cfg, err := config.Load(d.path, d.explicit)
+	cfg, err := d.sc.Load()
 	if err != nil {
 		d.log.Error("configuration reload failed; keeping the running configuration", zap.Error(err))
 		return
@@ -200,14 +179,15 @@ func (d *daemonState) reload() {
 		d.log.Error("configuration reload failed; keeping the running configuration", zap.Error(err))
 		return
 	}
-	if cfg.Service.Socket != d.cfg.Service.Socket || cfg.Service.User != d.cfg.Service.User ||
-		cfg.Log != d.cfg.Log || cfg.Deadline != d.cfg.Deadline {
+	start := d.sc.Config
+	if cfg.Service.Socket != start.Service.Socket || cfg.Service.User != start.Service.User ||
+		cfg.Log != start.Log || cfg.Deadline != start.Deadline {
 		d.log.Warn("service.socket, service.user, log and deadline changes take effect at the next restart (systemctl restart eic-agent)")
 	}
 	svc.Start()
 	old := d.cur.Swap(svc)
 	_ = old.Close()
-	d.log.Info("configuration reloaded", zap.String("config", d.path))
+	d.log.Info("configuration reloaded", zap.String("config", d.sc.ConfigFile))
 }
 
 func (d *daemonState) notify(state string) {

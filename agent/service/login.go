@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"errors"
 
 	"go.uber.org/zap"
 
@@ -9,6 +10,7 @@ import (
 	"github.com/eic-agent/eic-agent/agent/keys"
 	"github.com/eic-agent/eic-agent/agent/lookup"
 	"github.com/eic-agent/eic-agent/agent/signer"
+	"github.com/eic-agent/eic-agent/agent/wire"
 )
 
 // Answer decides one query with lookup.Login, the pipeline direct mode runs too, over the
@@ -25,6 +27,25 @@ func (s *Service) Answer(ctx context.Context, q lookup.Query) (lookup.Result, er
 	res, err := lookup.Login(ctx, w, q, s.now)
 	w.remember(q, res, err)
 	return res, err
+}
+
+// Handle answers one wire request with Answer. A login that could not run because the service
+// is going away is answered without a verdict, so the helper verifies directly instead of
+// failing.
+func (s *Service) Handle(ctx context.Context, req wire.Request) wire.Response {
+	q := lookup.Query{User: req.User}
+	if req.Fingerprint != "" {
+		fp, err := keys.ParseFingerprint(req.Fingerprint)
+		if err != nil { // wire validated it already; never guess
+			return wire.Refusal(req.User, "%v", err)
+		}
+		q.Fingerprint = &fp
+	}
+	res, err := s.Answer(ctx, q)
+	if errors.Is(err, errClosed) {
+		return wire.Refusal(req.User, "%v; verify directly", err)
+	}
+	return wire.FromResult(res, err)
 }
 
 // warmLogin is the service's lookup.Source for one login: the identity and signer from the

@@ -18,8 +18,12 @@ import (
 	"os/signal"
 	"syscall"
 
+	"go.uber.org/zap"
+
+	"github.com/eic-agent/eic-agent/agent/audit"
 	"github.com/eic-agent/eic-agent/agent/config"
 	"github.com/eic-agent/eic-agent/agent/service"
+	"github.com/eic-agent/eic-agent/agent/wire"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -76,21 +80,66 @@ func runService(args []string, stderr io.Writer) int {
 		_, _ = io.WriteString(stderr, usage)
 		return exitUsage
 	}
+	// Signals are taken first: a stop or reload asked for while starting is acted on once serving.
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	reload := make(chan os.Signal, 1)
 	signal.Notify(reload, syscall.SIGHUP)
 	defer signal.Stop(reload)
 
-	err := service.Run(ctx, service.RunConfig{ConfigPath: *configPath, Reload: reload, Stderr: stderr, Version: version})
+	err := serve(ctx, *configPath, reload, stderr)
 	switch {
 	case err == nil:
 		return exitOK
-	case errors.Is(err, service.ErrConfig):
+	case errors.Is(err, errConfig), errors.Is(err, service.ErrConfig):
 		fmt.Fprintf(stderr, "eic-agent: %v\n", err)
 		return exitUsage
 	default:
 		fmt.Fprintf(stderr, "eic-agent: %v\n", err)
 		return exitFailed
 	}
+}
+
+// errConfig marks a configuration eic-agent cannot start with (exit status 2).
+var errConfig = errors.New("configuration error")
+
+// serve is the service process: the configuration at path ("" is config.DefaultPath, which may
+// be absent), its logger, the service account and the socket, then service.Serve until ctx ends.
+// Whatever it logs is synced before it returns, so the caller's one-line error comes last.
+func serve(ctx context.Context, path string, reload <-chan os.Signal, stderr io.Writer) error {
+	explicit := path != ""
+	if !explicit {
+		path = config.DefaultPath
+	}
+	load := func() (config.Config, error) { return config.Load(path, explicit) }
+	cfg, err := load()
+	if err != nil {
+		return fmt.Errorf("%w: %w", errConfig, err)
+	}
+	log, err := audit.New(audit.Config{Target: cfg.Log.Target, Level: cfg.Log.Level, Stderr: stderr})
+	if err != nil {
+		return fmt.Errorf("%w: logging: %w", errConfig, err)
+	}
+	defer func() { _ = log.Sync() }()
+	uid, err := wire.ServiceUID(cfg.Service.User)
+	if err != nil {
+		log.Error("cannot start: service.user cannot be trusted as the service account", zap.Error(err))
+		return fmt.Errorf("%w: %w", errConfig, err)
+	}
+	ln, activated, err := service.Listen(cfg.Service.Socket)
+	if err != nil {
+		log.Error("cannot start: no socket to serve", zap.Error(err))
+		return err
+	}
+	return service.Serve(ctx, service.ServeConfig{
+		Listener:   ln,
+		Activated:  activated,
+		Config:     cfg,
+		Log:        log,
+		ClientUID:  uid,
+		Reload:     reload,
+		Load:       load,
+		ConfigFile: path,
+		Version:    version,
+	})
 }

@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"os/user"
@@ -101,6 +102,61 @@ func TestUnusableServiceUserRefused(t *testing.T) {
 			}
 			if _, err := os.Stat(filepath.Join(dir, "agent.sock")); err == nil {
 				t.Error("the socket was created although the service refused to start")
+			}
+		})
+	}
+}
+
+// TestSocketPathTakenRefused: the service never serves on a path something else holds, and
+// never removes what it did not create; it exits 1 (systemd retries) and says why, in one line.
+func TestSocketPathTakenRefused(t *testing.T) {
+	tests := []struct {
+		name    string
+		prepare func(t *testing.T, path string)
+		want    string
+	}{
+		{"regular-file-left-alone", func(t *testing.T, path string) {
+			if err := os.WriteFile(path, []byte("not a socket"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}, "a regular file is in the way"},
+		{"live-socket-not-taken", func(t *testing.T, path string) {
+			l, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = l.Close() })
+		}, "another eic-agent is serving on it"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t)
+			if err := os.MkdirAll(filepath.Dir(f.socket), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			tc.prepare(t, f.socket)
+			before, err := os.Lstat(f.socket)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cmd := exec.Command(binPath, "run", "--config", f.config)
+			cmd.Env = []string{}
+			var stderr bytes.Buffer
+			cmd.Stderr = &stderr
+			err = cmd.Run()
+			var ee *exec.ExitError
+			if !errors.As(err, &ee) || ee.ExitCode() != 1 {
+				t.Fatalf("eic-agent run: %v; want exit status 1\nstderr:\n%s", err, stderr.String())
+			}
+			if line := lastLine(stderr.String()); !strings.Contains(line, tc.want) {
+				t.Errorf("last line of stderr %q; want it to contain %q", line, tc.want)
+			}
+			if !strings.Contains(stderr.String(), "cannot start: no socket to serve") {
+				t.Errorf("no log line saying the service cannot start; stderr:\n%s", stderr.String())
+			}
+			after, err := os.Lstat(f.socket)
+			if err != nil || !os.SameFile(before, after) {
+				t.Errorf("what was at the socket path was replaced or removed: %v", err)
 			}
 		})
 	}
