@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/eic-agent/eic-agent/agent/imds"
+	"github.com/eic-agent/eic-agent/agent/platform"
 
 	"github.com/BurntSushi/toml"
 
@@ -141,23 +142,28 @@ func (d Duration) MarshalText() ([]byte, error) {
 	return []byte(d.String()), nil
 }
 
-// Default returns the configuration used when the file or a key is absent.
+// DefaultServiceConnectTimeout is how long the helper tries to reach the service's socket
+// before it verifies directly (service.connect_timeout); agent/wire defaults to it too.
+const DefaultServiceConnectTimeout = 200 * time.Millisecond
+
+// Default returns the configuration used when the file or a key is absent. Where a package
+// owns a default (imds, platform), this refers to it rather than restating it.
 func Default() Config {
 	return Config{
 		Deadline: Duration{5 * time.Second},
 		IMDS: IMDS{
 			EndpointMode:     "ipv4",
-			RequestTimeout:   Duration{time.Second},
-			Attempts:         2,
-			MaxResponseBytes: 1 << 20,
+			RequestTimeout:   Duration{imds.DefaultRequestTimeout},
+			Attempts:         imds.DefaultAttempts,
+			MaxResponseBytes: imds.DefaultMaxBodyBytes,
 		},
-		Platform: Platform{SysfsRoot: "/sys"},
+		Platform: Platform{SysfsRoot: platform.DefaultSysfsRoot},
 		Log:      Log{Target: "auto", Level: "info"},
 		Service: Service{
 			Enabled:         true,
 			Socket:          "/run/eic-agent/agent.sock",
 			User:            "ec2-instance-connect",
-			ConnectTimeout:  Duration{200 * time.Millisecond},
+			ConnectTimeout:  Duration{DefaultServiceConnectTimeout},
 			SignerMaxAge:    Duration{time.Hour},
 			RevocationCheck: Duration{time.Minute},
 			KeyMemory:       Duration{10 * time.Second},

@@ -23,7 +23,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	sdkimds "github.com/aws/aws-sdk-go-v2/feature/ec2/imds"
+
 	"github.com/aws/smithy-go/logging"
+	"github.com/eic-agent/eic-agent/agent/signer"
 )
 
 // Endpoints and defaults.
@@ -33,8 +35,8 @@ const (
 	DefaultRequestTimeout = time.Second
 	DefaultAttempts       = 2
 	DefaultMaxBodyBytes   = 1 << 20
-	// MaxStaples bounds the staple list: a real chain has two or three.
-	MaxStaples = 16
+	// MaxStaples bounds the staple list: signer.Verify refuses more anyway.
+	MaxStaples = signer.MaxStaples
 )
 
 // Config configures a Client. Zero values mean the defaults.

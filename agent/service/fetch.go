@@ -40,7 +40,7 @@ func (s *Service) fetch(user string, prev *keyFetch) (*keyFetch, bool) {
 	started := s.goBackground(func(base context.Context) {
 		// The fetch runs on the service's context, not the first requester's: the others waiting
 		// for it must not fail because that one went away.
-		ctx, cancel := context.WithTimeout(base, s.deadline)
+		ctx, cancel := context.WithTimeout(base, s.deadline())
 		defer cancel()
 		f.bundle, f.err = s.direct.Bundle(ctx, user, nil, nil)
 		f.seq, f.at = s.seq.Add(1), s.now()

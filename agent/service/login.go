@@ -136,7 +136,7 @@ func (w *warmLogin) remember(q lookup.Query, res lookup.Result, err error) {
 	case lookup.NoKeys, lookup.NoCandidates:
 		w.s.memory.supersede(q.User, w.fetch.seq)
 	case lookup.Verified:
-		w.s.memory.update(q.User, w.fetch, w.ent, res.Accepted, q.Fingerprint, w.s.keyMemory)
+		w.s.memory.update(q.User, w.fetch, w.ent, res.Accepted, q.Fingerprint, w.s.keyMemory())
 	}
 }
 
@@ -154,7 +154,7 @@ type memoryLogin struct {
 // signer it was verified with is still the current, usable one.
 func (s *Service) recall(q lookup.Query) (*memoryLogin, bool) {
 	id := s.id.Load()
-	if s.keyMemory <= 0 || id == nil || !id.OnEC2 {
+	if s.keyMemory() <= 0 || id == nil || !id.OnEC2 {
 		return nil, false
 	}
 	now := s.now()

@@ -35,7 +35,7 @@ func (s *Service) Start() {
 	tw, err := newTrustWatch(s.cfg.File.Trust.CA, files, dirs)
 	if err != nil {
 		s.log.Warn("cannot watch the trust store; changes are noticed at the next re-verification",
-			zap.Error(err), zap.Duration("signer_max_age", s.maxAge))
+			zap.Error(err), zap.Duration("signer_max_age", s.maxAge()))
 	} else {
 		s.log.Debug("watching the trust store", zap.Strings("dirs", tw.watched))
 		if !s.goBackground(func(ctx context.Context) { tw.run(ctx, s.cfg.Debounce, s.trustStoreChanged) }) {
@@ -51,7 +51,7 @@ func (s *Service) trustStoreChanged(what string) {
 }
 
 func (s *Service) maintain(ctx context.Context) {
-	wctx, cancel := context.WithTimeout(ctx, s.deadline)
+	wctx, cancel := context.WithTimeout(ctx, s.deadline())
 	err := s.Warm(wctx)
 	cancel()
 	if err != nil && ctx.Err() == nil {
@@ -84,7 +84,7 @@ func (s *Service) maintain(ctx context.Context) {
 			// Nothing to keep warm before the instance is identified, or off EC2.
 			continue
 		}
-		rctx, cancel := context.WithTimeout(ctx, s.deadline)
+		rctx, cancel := context.WithTimeout(ctx, s.deadline())
 		err := s.keepWarm(rctx, full)
 		cancel()
 		switch {
@@ -140,15 +140,15 @@ func (s *Service) nextRefresh(retry time.Duration) (time.Duration, bool) {
 		return retry, true
 	}
 	verify := max(s.refreshDue(cur).Sub(now), minInterval)
-	check := max(checked.Add(s.checkEvery-s.checkLead()).Sub(now), 0)
+	check := max(checked.Add(s.checkEvery()-s.checkLead()).Sub(now), 0)
 	return min(verify, check), true
 }
 
 // refreshDue is when the background re-verifies cur in full: a little before its staples'
 // nextUpdate, the chain's NotAfter or the maximum age, whichever comes first.
 func (s *Service) refreshDue(cur *signerEntry) time.Time {
-	lead := min(s.maxAge/10, maxLead)
-	due := cur.verified.Add(s.maxAge)
+	lead := min(s.maxAge()/10, maxLead)
+	due := cur.verified.Add(s.maxAge())
 	if nu := cur.sg.NextUpdate; !nu.IsZero() && nu.Before(due) {
 		due = nu
 	}

@@ -18,12 +18,12 @@ import (
 // clock that went back makes the read overdue: one more read costs little. c.mu is held.
 func (s *Service) fresh(e *signerEntry, now time.Time) bool {
 	d := now.Sub(e.checked)
-	return d >= 0 && d < s.checkEvery
+	return d >= 0 && d < s.checkEvery()
 }
 
 // checkLead is how much of checkEvery before the latest read expires the background reads the
 // staples again, so that in steady state no login finds the read overdue and waits.
-func (s *Service) checkLead() time.Duration { return s.checkEvery / 10 }
+func (s *Service) checkLead() time.Duration { return s.checkEvery() / 10 }
 
 // CheckRevocation reads the staples of the cached signer again now and verifies the signer again
 // when they changed (a verification or check already in progress is joined). Without a valid

@@ -60,15 +60,9 @@ type Config struct {
 
 // Service answers lookups from warm state. It is safe for concurrent use.
 type Service struct {
-	cfg       Config
-	direct    *lookup.Direct // the fetches and the signer decision every warm answer goes through
-	log       *zap.Logger
-	deadline  time.Duration
-	keyMemory time.Duration
-	maxAge    time.Duration
-	// checkEvery is service.revocation_check: how often the staples are read again, and how
-	// old the latest successful read may be when a key is granted with the cached signer.
-	checkEvery time.Duration
+	cfg    Config
+	direct *lookup.Direct // the fetches and the signer decision every warm answer goes through
+	log    *zap.Logger
 
 	// base bounds the work the service does on its own behalf (shared fetches, refreshes); Close
 	// cancels it and waits for bg.
@@ -117,10 +111,6 @@ func New(cfg Config) (*Service, error) {
 		cfg:        cfg,
 		direct:     lookup.NewDirect(f, cfg.Now),
 		log:        cfg.Log,
-		deadline:   f.Deadline.Duration,
-		keyMemory:  f.Service.KeyMemory.Duration,
-		maxAge:     f.Service.SignerMaxAge.Duration,
-		checkEvery: f.Service.RevocationCheck.Duration,
 		idSem:      make(chan struct{}, 1),
 		refreshNow: make(chan struct{}, 1),
 		kick:       make(chan struct{}, 1),
@@ -234,3 +224,13 @@ func (s *Service) goBackground(f func(ctx context.Context)) bool {
 	}()
 	return true
 }
+
+// The service's settings, read from its configuration where they are stated.
+
+func (s *Service) deadline() time.Duration  { return s.cfg.File.Deadline.Duration }
+func (s *Service) keyMemory() time.Duration { return s.cfg.File.Service.KeyMemory.Duration }
+func (s *Service) maxAge() time.Duration    { return s.cfg.File.Service.SignerMaxAge.Duration }
+
+// checkEvery is service.revocation_check: how often the staples are read again, and how old the
+// latest successful read may be when a key is granted with the cached signer.
+func (s *Service) checkEvery() time.Duration { return s.cfg.File.Service.RevocationCheck.Duration }

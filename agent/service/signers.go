@@ -112,7 +112,7 @@ func (s *Service) usable(e *signerEntry, now time.Time) bool {
 	return e != nil &&
 		now.Before(e.sg.NotAfter) &&
 		(e.sg.NextUpdate.IsZero() || now.Before(e.sg.NextUpdate)) &&
-		now.Sub(e.verified) < s.maxAge &&
+		now.Sub(e.verified) < s.maxAge() &&
 		!now.Before(e.verified.Add(-signer.ClockSkew)) // the clock went back: re-verify
 }
 
@@ -231,7 +231,7 @@ func (s *Service) startSignerFlight(old *signerEntry, check bool) *signerFlight 
 	c := &s.signers
 	f := &signerFlight{done: make(chan struct{}), gen: c.gen, old: old, check: check && old != nil}
 	started := s.goBackground(func(base context.Context) {
-		ctx, cancel := context.WithTimeout(base, s.deadline)
+		ctx, cancel := context.WithTimeout(base, s.deadline())
 		defer cancel()
 		f.started = s.now()
 		ent, err := s.verifySigner(ctx, f)
@@ -304,7 +304,7 @@ func (s *Service) finishSignerFlight(f *signerFlight, ent *signerEntry, err erro
 		s.log.Error("signer verification failed; no EC2 Instance Connect key is accepted until it verifies", zap.Error(err))
 	case f.check:
 		s.log.Warn("reading the signer's staples failed; once the last successful read is older than service.revocation_check, logins get no key until a read succeeds; will try again",
-			zap.Error(err), zap.Duration("revocation_check", s.checkEvery))
+			zap.Error(err), zap.Duration("revocation_check", s.checkEvery()))
 	default:
 		s.log.Warn("fetching the signer failed; will try again", zap.Error(err))
 	}

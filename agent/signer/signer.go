@@ -44,7 +44,7 @@ import (
 const (
 	MaxChainBytes = 128 << 10
 	MaxChainCerts = 8
-	MaxStaples    = 32
+	MaxStaples    = 16 // a real chain has two or three
 	MaxStapleSize = 64 << 10
 	MinRSABits    = 2048
 	// ClockSkew is how far thisUpdate may lie in the future and nextUpdate in the past, as OpenSSL

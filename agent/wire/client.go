@@ -8,12 +8,13 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/eic-agent/eic-agent/agent/config"
 	"github.com/eic-agent/eic-agent/agent/lookup"
 )
 
 // Client defaults.
 const (
-	DefaultConnectTimeout = 200 * time.Millisecond
+	DefaultConnectTimeout = config.DefaultServiceConnectTimeout
 	DefaultTimeout        = 5 * time.Second
 )
 
