@@ -76,11 +76,11 @@ type Service struct {
 	// that chain (or a later one) carries.
 	seq atomic.Uint64
 
-	idSem chan struct{} // serialises the first identification
-	id    atomic.Pointer[lookup.Identity]
-
-	placeMu sync.Mutex
-	place   *lookup.Placement
+	// The identity and the placement are fetched once (a failure is not kept) and never change.
+	id         atomic.Pointer[lookup.Identity]
+	identities group[struct{}, lookup.Identity]
+	place      atomic.Pointer[lookup.Placement]
+	placements group[struct{}, lookup.Placement]
 
 	signers signerCache
 	memory  memory
@@ -111,7 +111,6 @@ func New(cfg Config) (*Service, error) {
 		cfg:        cfg,
 		direct:     lookup.NewDirect(f, cfg.Now),
 		log:        cfg.Log,
-		idSem:      make(chan struct{}, 1),
 		refreshNow: make(chan struct{}, 1),
 		kick:       make(chan struct{}, 1),
 	}
@@ -158,42 +157,35 @@ func (s *Service) identity(ctx context.Context) (lookup.Identity, error) {
 	if id := s.id.Load(); id != nil {
 		return *id, nil
 	}
-	select {
-	case s.idSem <- struct{}{}:
-	case <-ctx.Done():
-		return lookup.Identity{}, ctx.Err()
-	}
-	defer func() { <-s.idSem }()
-	if id := s.id.Load(); id != nil {
-		return *id, nil
-	}
-	id, err := s.direct.Identity(ctx)
-	if err != nil {
-		return id, err
-	}
-	s.id.Store(&id)
-	if id.OnEC2 {
-		s.log.Info("instance identified", zap.String("instance_id", id.InstanceID))
-	} else {
-		s.log.Info("not an EC2 instance; EC2 Instance Connect is inactive", zap.String("reason", id.Reason))
-	}
-	return id, nil
+	f := s.identities.once(s, struct{}{}, s.direct.Identity, func(f *flight[lookup.Identity], _ bool) func() {
+		if f.err != nil {
+			return nil
+		}
+		id := f.val
+		s.id.Store(&id)
+		if !id.OnEC2 {
+			return func() { s.log.Info("not an EC2 instance; EC2 Instance Connect is inactive", zap.String("reason", id.Reason)) }
+		}
+		return func() { s.log.Info("instance identified", zap.String("instance_id", id.InstanceID)) }
+	})
+	id, err := f.wait(ctx)
+	return id, s.closedErr(err)
 }
 
-// placement fetches region, zone and domain once. It is called from signer refreshes, which
-// run one at a time.
+// placement fetches region, zone and domain once.
 func (s *Service) placement(ctx context.Context) (lookup.Placement, error) {
-	s.placeMu.Lock()
-	defer s.placeMu.Unlock()
-	if s.place != nil {
-		return *s.place, nil
+	if p := s.place.Load(); p != nil {
+		return *p, nil
 	}
-	p, err := s.direct.Placement(ctx)
-	if err != nil {
-		return p, err
-	}
-	s.place = &p
-	return p, nil
+	f := s.placements.once(s, struct{}{}, s.direct.Placement, func(f *flight[lookup.Placement], _ bool) func() {
+		if f.err == nil {
+			p := f.val
+			s.place.Store(&p)
+		}
+		return nil
+	})
+	p, err := f.wait(ctx)
+	return p, s.closedErr(err)
 }
 
 func (s *Service) now() time.Time { return s.cfg.Now() }
