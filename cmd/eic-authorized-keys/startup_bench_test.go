@@ -19,6 +19,7 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
+	"github.com/eic-agent/eic-agent/agent/config"
 	"github.com/eic-agent/eic-agent/agent/emulator"
 	"github.com/eic-agent/eic-agent/agent/emulator/pki"
 	"github.com/eic-agent/eic-agent/agent/testenv"
@@ -144,7 +145,10 @@ func startWarmService(b *testing.B, bins startupBins) *warmService {
 	b.Helper()
 	me, err := user.Current()
 	if err != nil {
-		b.Skipf("no current user: %v", err)
+		b.Skipf("no current user to run eic-agent as: %v", err)
+	}
+	if _, err := config.Parse(fmt.Appendf(nil, "[service]\nuser = %q\n", me.Username), "probe"); err != nil {
+		b.Skipf("eic-agent cannot run as the current user %q: %v", me.Username, err)
 	}
 	p, err := pki.New(pki.Options{})
 	if err != nil {
