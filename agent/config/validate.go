@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net/url"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"time"
 )
@@ -51,7 +50,7 @@ func (c Config) Validate() error {
 	p.oneOf("log.level", c.Log.Level, "debug", "info", "warn", "error")
 
 	p.absPath("service.socket", c.Service.Socket)
-	if !userPattern.MatchString(c.Service.User) {
+	if !validSystemUser(c.Service.User) {
 		p.add("service.user = %q: must be a system account name", c.Service.User)
 	}
 	p.duration("service.connect_timeout", c.Service.ConnectTimeout.Duration, 10*time.Millisecond, 2*time.Second)
@@ -63,7 +62,22 @@ func (c Config) Validate() error {
 	return p.err()
 }
 
-var userPattern = regexp.MustCompile(`^[a-z_][a-z0-9_-]{0,31}$`)
+// validSystemUser reports whether name looks like a system account: `^[a-z_][a-z0-9_-]{0,31}$`.
+// It is written out rather than a regular expression because compiling that one cost every
+// start of the helper about 0.05 ms and 380 allocations; validate_test.go keeps the expression
+// and checks this function against it.
+func validSystemUser(name string) bool {
+	if len(name) == 0 || len(name) > 32 || !(name[0] == '_' || 'a' <= name[0] && name[0] <= 'z') {
+		return false
+	}
+	for i := 1; i < len(name); i++ {
+		c := name[i]
+		if !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
 
 // checkEndpoint accepts only a plain base URL: IMDS speaks http, and a path,
 // query or credentials in the base would be silently dropped or mangled when

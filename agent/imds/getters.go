@@ -4,42 +4,22 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"regexp"
 	"strings"
 )
-
-// Shapes of the values IMDS serves; anything else is refused before a caller builds on it.
-var (
-	instanceIDRe = regexp.MustCompile(`^i-[0-9a-f]{8,32}$`)
-	regionRe     = regexp.MustCompile(`^[a-z]+(-[a-z]+)+-[0-9]+$`)
-	zoneRe       = regexp.MustCompile(`^[a-z0-9-]{1,64}$`)
-	domainRe     = regexp.MustCompile(`^[a-z0-9.-]{1,253}$`)
-	stapleNameRe = regexp.MustCompile(`^[0-9A-Fa-f]{40,128}$`)
-	// The InstanceOSUser pattern of SendSSHPublicKey: no other name can ever have keys.
-	userRe = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9@._-]{0,30}[A-Za-z0-9$_-]?$`)
-)
-
-// ValidInstanceID reports whether id has the shape of an EC2 instance id ("i-" and 8..32
-// lowercase hex digits).
-func ValidInstanceID(id string) bool { return instanceIDRe.MatchString(id) }
-
-// ValidUser reports whether user matches SendSSHPublicKey's InstanceOSUser constraint (1..32
-// characters): no other name can ever have keys, and only such a name goes into a request path.
-func ValidUser(user string) bool { return len(user) <= 32 && userRe.MatchString(user) }
 
 // invalid reports a served value of the wrong shape.
 func invalid(path, format string, args ...any) *Error {
 	return &Error{Path: "meta-data/" + path, Err: fmt.Errorf("%w: "+format, append([]any{ErrInvalid}, args...)...)}
 }
 
-// getShaped fetches path and checks the body against re.
-func (c *Client) getShaped(ctx context.Context, path string, re *regexp.Regexp, want string) (string, error) {
+// getShaped fetches path and checks the body with valid.
+func (c *Client) getShaped(ctx context.Context, path string, valid func(string) bool, want string) (string, error) {
 	body, err := c.get(ctx, path)
 	if err != nil {
 		return "", err
 	}
 	v := string(body)
-	if len(v) > 256 || !re.MatchString(v) {
+	if len(v) > 256 || !valid(v) {
 		return "", invalid(path, "%s is not %s", quoted(v), want)
 	}
 	return v, nil
@@ -47,24 +27,24 @@ func (c *Client) getShaped(ctx context.Context, path string, re *regexp.Regexp, 
 
 // InstanceID returns the instance id ("i-" and 8..32 lowercase hex).
 func (c *Client) InstanceID(ctx context.Context) (string, error) {
-	return c.getShaped(ctx, "instance-id", instanceIDRe, "i- and 8..32 lowercase hex digits")
+	return c.getShaped(ctx, "instance-id", ValidInstanceID, "i- and 8..32 lowercase hex digits")
 }
 
 // Region returns placement/region, which must look like a region ("us-east-1").
 func (c *Client) Region(ctx context.Context) (string, error) {
-	return c.getShaped(ctx, "placement/region", regionRe, "a region name like us-east-1")
+	return c.getShaped(ctx, "placement/region", validRegion, "a region name like us-east-1")
 }
 
 // Zone returns placement/availability-zone (lowercase letters, digits and dashes, at most 64).
 // Whether it belongs to the region is the caller's check.
 func (c *Client) Zone(ctx context.Context) (string, error) {
-	return c.getShaped(ctx, "placement/availability-zone", zoneRe, "a zone name like us-east-1a")
+	return c.getShaped(ctx, "placement/availability-zone", validZone, "a zone name like us-east-1a")
 }
 
 // Domain returns services/domain (lowercase hostname characters, at most 253). It is not
 // checked against the allow-list here: that is the caller's decision.
 func (c *Client) Domain(ctx context.Context) (string, error) {
-	return c.getShaped(ctx, "services/domain", domainRe, "a lowercase domain name")
+	return c.getShaped(ctx, "services/domain", validDomain, "a lowercase domain name")
 }
 
 // Keys returns the key bundle for user, or ErrNotFound itself when IMDS has none (404). A
@@ -102,7 +82,7 @@ func (c *Client) StapleNames(ctx context.Context) ([]string, error) {
 		return nil, invalid(path, "%d staples listed, at most %d expected", len(names), MaxStaples)
 	}
 	for _, n := range names {
-		if !stapleNameRe.MatchString(n) {
+		if !validStapleName(n) {
 			return nil, invalid(path, "staple name %s is not 40..128 hex digits", quoted(n))
 		}
 	}
@@ -111,7 +91,7 @@ func (c *Client) StapleNames(ctx context.Context) ([]string, error) {
 
 // Staple returns one staple as IMDS serves it (base64 of a DER OCSP response), undecoded.
 func (c *Client) Staple(ctx context.Context, name string) ([]byte, error) {
-	if !stapleNameRe.MatchString(name) {
+	if !validStapleName(name) {
 		return nil, fmt.Errorf("imds staple: %w: name %s is not 40..128 hex digits", ErrBadArgument, quoted(name))
 	}
 	return c.get(ctx, "managed-ssh-keys/signer-ocsp/"+name)

@@ -15,7 +15,6 @@ import (
 	"fmt"
 	"io"
 	"net/url"
-	"regexp"
 	"strings"
 	"time"
 
@@ -123,13 +122,10 @@ func checkEndpoint(s string) error {
 // Endpoint returns the base URL the client talks to.
 func (c *Client) Endpoint() string { return c.cfg.Endpoint }
 
-// metaPathRe is what a path under meta-data/ may look like: user names bring @ . $ _ -.
-var metaPathRe = regexp.MustCompile(`^[A-Za-z0-9_@$-][A-Za-z0-9._@$-]*(/[A-Za-z0-9_@$-][A-Za-z0-9._@$-]*)*/?$`)
-
 // Get returns the body at meta-data/PATH. A trailing slash is sent as given. A 404 is an
 // *Error that matches ErrNotFound.
 func (c *Client) Get(ctx context.Context, path string) ([]byte, error) {
-	if len(path) > 512 || !metaPathRe.MatchString(path) || strings.Contains(path, "..") {
+	if len(path) > 512 || !validMetaPath(path) || strings.Contains(path, "..") {
 		return nil, fmt.Errorf("imds GET: %w: malformed path %s", ErrBadArgument, quoted(path))
 	}
 	return c.get(ctx, path)
