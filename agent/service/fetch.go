@@ -2,29 +2,22 @@ package service
 
 import (
 	"context"
-	"go.uber.org/zap"
-	"sync"
 	"time"
+
+	"go.uber.org/zap"
 
 	"github.com/eic-agent/eic-agent/agent/lookup"
 )
 
-// keyFetch is one fetch of a user's key bundle, shared by the requests that wait for it.
-type keyFetch struct {
-	done   chan struct{}
+// fetched is one fetch of a user's key bundle.
+type fetched struct {
 	bundle *lookup.Bundle
-	err    error
-	seq    uint64    // Service.seq once the answer arrived
+	seq    uint64    // Service.seq once the answer arrived: orders it against chain fetches
 	at     time.Time // the service clock once the answer arrived
 }
 
-// fetchGroup holds the fetch in flight per user.
-type fetchGroup struct {
-	mu sync.Mutex
-	m  map[string]*keyFetch
-}
-
-func (g *fetchGroup) init() { g.m = map[string]*keyFetch{} }
+// keyFetch is a fetch of a user's key bundle, shared by the logins that wait for it.
+type keyFetch = flight[fetched]
 
 // fetch returns the fetch in flight for user, or starts one. prev, when not nil, is a fetch the
 // caller already waited for and found too old: the caller joins only a fetch started after it.
@@ -32,30 +25,12 @@ func (s *Service) fetch(user string, prev *keyFetch) (*keyFetch, bool) {
 	g := &s.fetches
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if f := g.m[user]; f != nil && f != prev {
+	if f := g.joinable(user); f != nil && f != prev {
 		s.log.Debug("sharing the key fetch in flight", zap.String("user", user))
 		return f, true
 	}
-	f := &keyFetch{done: make(chan struct{})}
-	started := s.goBackground(func(base context.Context) {
-		// The fetch runs on the service's context, not the first requester's: the others waiting
-		// for it must not fail because that one went away.
-		ctx, cancel := context.WithTimeout(base, s.deadline())
-		defer cancel()
-		f.bundle, f.err = s.direct.Bundle(ctx, user, nil, nil)
-		f.seq, f.at = s.seq.Add(1), s.now()
-		g.mu.Lock()
-		if g.m[user] == f {
-			delete(g.m, user)
-		}
-		g.mu.Unlock()
-		close(f.done)
-	})
-	if !started {
-		f.err = errClosed
-		close(f.done)
-		return f, false
-	}
-	g.m[user] = f
-	return f, false
+	return g.start(s, user, func(ctx context.Context) (fetched, error) {
+		b, err := s.direct.Bundle(ctx, user, nil, nil)
+		return fetched{bundle: b, seq: s.seq.Add(1), at: s.now()}, err
+	}, nil), false
 }

@@ -72,16 +72,12 @@ func (w *warmLogin) Bundle(ctx context.Context, user string, _ *keys.Fingerprint
 		prev, _ = stale.Handle.(*keyFetch)
 	}
 	f, joined := w.s.fetch(user, prev)
-	select {
-	case <-f.done:
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
-	if f.err != nil {
-		return nil, w.s.closedErr(f.err)
+	got, err := f.wait(ctx)
+	if err != nil {
+		return nil, w.s.closedErr(err)
 	}
 	w.fetch = f
-	b := *f.bundle
+	b := *got.bundle
 	b.MayBeStale, b.Handle = joined && stale == nil, f
 	return &b, nil
 }
@@ -105,7 +101,7 @@ func (w *warmLogin) Recheck(ctx context.Context, sg *signer.Signer, b *lookup.Bu
 	if ent == nil || ent.sg != sg || f == nil || ent.knowsBad(bad) {
 		return sg, nil
 	}
-	if ent.confirmed.Load() < f.seq {
+	if ent.confirmed.Load() < f.val.seq {
 		next, err := w.s.recheckSigner(ctx, ent)
 		switch {
 		case err != nil && isDecision(err):
@@ -120,7 +116,7 @@ func (w *warmLogin) Recheck(ctx context.Context, sg *signer.Signer, b *lookup.Bu
 			return next.sg, nil
 		}
 	}
-	if ent.confirmed.Load() >= f.seq {
+	if ent.confirmed.Load() >= f.val.seq {
 		ent.markBad(bad)
 	}
 	return sg, nil
@@ -134,9 +130,9 @@ func (w *warmLogin) remember(q lookup.Query, res lookup.Result, err error) {
 	}
 	switch res.Outcome {
 	case lookup.NoKeys, lookup.NoCandidates:
-		w.s.memory.supersede(q.User, w.fetch.seq)
+		w.s.memory.supersede(q.User, w.fetch.val.seq)
 	case lookup.Verified:
-		w.s.memory.update(q.User, w.fetch, w.ent, res.Accepted, q.Fingerprint, w.s.keyMemory())
+		w.s.memory.update(q.User, w.fetch.val, w.ent, res.Accepted, q.Fingerprint, w.s.keyMemory())
 	}
 }
 

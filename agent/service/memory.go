@@ -16,7 +16,7 @@ const maxRemembered = 4096
 
 // memEntry is what one fetch for a user answered with accepted keys.
 type memEntry struct {
-	seq    uint64 // the fetch's keyFetch.seq
+	seq    uint64 // the fetch's fetched.seq
 	until  time.Time
 	blocks []bundle.Block
 	signer *signerEntry
@@ -36,7 +36,7 @@ func (m *memory) init() { m.m = map[string]*memEntry{} }
 
 // update records an answer from fetch f evaluated with ent. An answer without keys from a newer
 // fetch than the remembered one forgets the user: memory always reflects the latest bundle.
-func (m *memory) update(user string, f *keyFetch, ent *signerEntry, acc []keys.Accepted, fp *keys.Fingerprint, ttl time.Duration) {
+func (m *memory) update(user string, f fetched, ent *signerEntry, acc []keys.Accepted, fp *keys.Fingerprint, ttl time.Duration) {
 	blocks := f.bundle.Blocks
 	m.mu.Lock()
 	defer m.mu.Unlock()

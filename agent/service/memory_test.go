@@ -29,7 +29,7 @@ func TestMemoryKeepsEachAnsweredKeyOnce(t *testing.T) {
 	var m memory
 	m.init()
 	now := time.Unix(1_750_000_000, 0)
-	f := &keyFetch{seq: 1, at: now, bundle: &lookup.Bundle{Found: true}}
+	f := fetched{seq: 1, at: now, bundle: &lookup.Bundle{Found: true}}
 	ent := &signerEntry{}
 	// Many requests waited on the same shared fetch and each records its answer.
 	for range 100 {

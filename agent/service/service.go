@@ -84,7 +84,7 @@ type Service struct {
 
 	signers signerCache
 	memory  memory
-	fetches fetchGroup
+	fetches group[string, fetched] // per user
 
 	// refreshNow asks the maintainer for an eager signer refresh (the trust store changed).
 	refreshNow chan struct{}
@@ -116,7 +116,6 @@ func New(cfg Config) (*Service, error) {
 	}
 	s.base, s.cancel = context.WithCancel(context.Background())
 	s.memory.init()
-	s.fetches.init()
 	return s, nil
 }
 
