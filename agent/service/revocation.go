@@ -33,20 +33,28 @@ func (s *Service) checkLead() time.Duration { return s.checkEvery() / 10 }
 func (s *Service) CheckRevocation(ctx context.Context) error {
 	c := &s.signers
 	c.mu.Lock()
-	f := c.flight
-	if f == nil || f.gen != c.gen || (f.old != nil && !f.check) {
-		// A chain re-check in flight reads no staples: do not settle for it.
-		f = s.startCheck(s.now())
+	// A chain re-check in flight reads no staples: do not settle for it.
+	f := c.joinable(verifyFull, checkStaples)
+	if f == nil {
+		f, _ = s.startCheck(s.now())
 	}
 	c.mu.Unlock()
-	return s.awaitSigner(ctx, f)
+	_, err := f.wait(ctx)
+	return s.closedErr(err)
 }
 
-// startCheck starts a revocation check of the cached signer when it is valid at now, else a
-// full verification. c.mu is held.
-func (s *Service) startCheck(now time.Time) *signerFlight {
-	if cur := s.signers.cur; s.usable(cur, now) {
-		return s.startSignerFlight(cur, true)
+// startCheck joins or starts a revocation check of the cached signer when it is valid at now,
+// else a full verification, and says which. c.mu is held.
+func (s *Service) startCheck(now time.Time) (*signerFlight, signerWork) {
+	c := &s.signers
+	if cur := c.cur; s.usable(cur, now) {
+		if f := c.joinable(checkStaples); f != nil {
+			return f, checkStaples
+		}
+		return s.startSignerFlight(checkStaples, cur), checkStaples
 	}
-	return s.startSignerFlight(nil, false)
+	if f := c.joinable(verifyFull); f != nil {
+		return f, verifyFull
+	}
+	return s.startSignerFlight(verifyFull, nil), verifyFull
 }

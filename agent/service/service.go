@@ -163,7 +163,9 @@ func (s *Service) identity(ctx context.Context) (lookup.Identity, error) {
 		id := f.val
 		s.id.Store(&id)
 		if !id.OnEC2 {
-			return func() { s.log.Info("not an EC2 instance; EC2 Instance Connect is inactive", zap.String("reason", id.Reason)) }
+			return func() {
+				s.log.Info("not an EC2 instance; EC2 Instance Connect is inactive", zap.String("reason", id.Reason))
+			}
 		}
 		return func() { s.log.Info("instance identified", zap.String("instance_id", id.InstanceID)) }
 	})

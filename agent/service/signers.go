@@ -72,27 +72,29 @@ func (e *signerEntry) confirm(seq uint64) {
 	}
 }
 
+// signerWork is what a signer flight does.
+type signerWork int
+
+const (
+	// verifyFull fetches the chain and the staples and verifies them.
+	verifyFull signerWork = iota
+	// recheckChain fetches the chain because a block failed its signature with the cached
+	// signer; it verifies only when the chain changed (the signer rotated).
+	recheckChain
+	// checkStaples re-reads the staples (the revocation check); it verifies only when they
+	// changed.
+	checkStaples
+)
+
 // signerFlight is one verification in progress, shared by everyone who needs its result.
-type signerFlight struct {
-	done chan struct{}
-	gen  uint64 // signerCache.gen when it started
-	// old, when set, makes it a re-check: fetch the chain, and verify only if it changed.
-	old *signerEntry
-	ent *signerEntry
-	err error
+type signerFlight = flight[*signerEntry]
 
-	// check, with old, makes it a revocation check: re-read the staples instead of the chain.
-	check   bool
-	started time.Time // service clock, before the first fetch
-}
-
-// signerCache holds the current signer. gen counts invalidations: a flight that started before
-// the last one (the trust store changed meanwhile) never installs its result.
+// signerCache holds the current signer and the verifications in progress. Its group's mutex
+// guards cur and every entry's checked; its generation counts invalidations: a flight that
+// started before the last one (the trust store changed meanwhile) never installs its result.
 type signerCache struct {
-	mu     sync.Mutex
-	cur    *signerEntry
-	gen    uint64
-	flight *signerFlight
+	group[signerWork, *signerEntry]
+	cur *signerEntry
 }
 
 // untrustedError marks a verification that ran and refused the signer, as opposed to a fetch
@@ -128,7 +130,9 @@ func (s *Service) validSigner(now time.Time) *signerEntry {
 	return nil
 }
 
-// signer returns a usable signer, verifying one when the cached one is missing or stale.
+// signer returns a usable signer, verifying one when the cached one is missing, stale, or
+// overdue for its revocation check: a revocation since the last read must not be missed, so the
+// request then waits for a fresh read.
 func (s *Service) signer(ctx context.Context) (*signerEntry, error) {
 	c := &s.signers
 	for {
@@ -139,36 +143,29 @@ func (s *Service) signer(ctx context.Context) (*signerEntry, error) {
 			c.mu.Unlock()
 			return e, nil
 		}
-		f := c.flight
-		if f == nil || f.gen != c.gen {
-			// Either no valid signer, or one whose staples were read too long ago: a revocation
-			// since then must not be missed, so this request waits for a fresh read.
-			f = s.startCheck(now)
+		f, work := c.joinable(verifyFull), verifyFull
+		if f == nil {
+			f, work = s.startCheck(now)
 		}
 		c.mu.Unlock()
-		select {
-		case <-f.done:
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		}
+		ent, err := f.wait(ctx)
 		switch {
-		case f.old == nil:
+		case work == verifyFull:
 			// A verification that just succeeded is good for this request even when its staple
 			// is already inside the skew window and so not worth caching.
-			return f.ent, s.closedErr(f.err)
-		case f.check && f.err != nil:
+			return ent, s.closedErr(err)
+		case err != nil:
 			// The staples could not be read (or now refuse the signer): the cached signer is
 			// overdue for a check, so no key is granted with it, as direct mode would not.
-			return nil, s.closedErr(f.err)
-		case f.check && f.ent != f.old:
-			return f.ent, nil // the staples changed and the signer verified again
+			return nil, s.closedErr(err)
 		}
-		// A re-check kept the signer; look again.
+		// The check settled the cache one way or the other; look again.
 	}
 }
 
-// recheckSigner fetches the chain again because a block failed to verify with old. It returns
-// old when the chain is unchanged, the newly verified signer when it changed.
+// recheckSigner fetches the chain again because a block failed to verify with old (warmLogin.Recheck
+// decides when). It returns old when the chain is unchanged, the newly verified signer when it
+// changed. A verification already in progress is joined instead.
 func (s *Service) recheckSigner(ctx context.Context, old *signerEntry) (*signerEntry, error) {
 	c := &s.signers
 	c.mu.Lock()
@@ -176,41 +173,28 @@ func (s *Service) recheckSigner(ctx context.Context, old *signerEntry) (*signerE
 		c.mu.Unlock()
 		return s.signer(ctx)
 	}
-	f := c.flight
-	if f == nil || f.gen != c.gen {
-		f = s.startSignerFlight(old, false)
+	f := c.joinable(verifyFull, checkStaples, recheckChain)
+	if f == nil {
+		f = s.startSignerFlight(recheckChain, old)
 	}
 	c.mu.Unlock()
-	select {
-	case <-f.done:
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
-	return f.ent, s.closedErr(f.err)
+	ent, err := f.wait(ctx)
+	return ent, s.closedErr(err)
 }
 
-// Refresh verifies the signer again now, whatever the cache holds (a verification already in
-// progress is joined). A refusal drops the cached signer; a failed fetch keeps it while it is
+// Refresh verifies the signer again now, whatever the cache holds (a full verification already
+// in progress is joined). A refusal drops the cached signer; a failed fetch keeps it while it is
 // valid.
 func (s *Service) Refresh(ctx context.Context) error {
 	c := &s.signers
 	c.mu.Lock()
-	f := c.flight
-	if f == nil || f.gen != c.gen || f.old != nil {
-		f = s.startSignerFlight(nil, false)
+	f := c.joinable(verifyFull)
+	if f == nil {
+		f = s.startSignerFlight(verifyFull, nil)
 	}
 	c.mu.Unlock()
-	return s.awaitSigner(ctx, f)
-}
-
-// awaitSigner waits for a signer flight's verdict, or for ctx.
-func (s *Service) awaitSigner(ctx context.Context, f *signerFlight) error {
-	select {
-	case <-f.done:
-		return s.closedErr(f.err)
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	_, err := f.wait(ctx)
+	return s.closedErr(err)
 }
 
 // InvalidateSigner drops the cached signer and everything verified with it.
@@ -225,38 +209,28 @@ func (s *Service) InvalidateSigner(reason string) {
 	s.poke(s.kick)
 }
 
-// startSignerFlight starts a verification (a re-check of old when old is set, of its staples
-// when check is set too). c.mu is held.
-func (s *Service) startSignerFlight(old *signerEntry, check bool) *signerFlight {
+// startSignerFlight starts a verification of the given kind; old is the cached signer a re-check
+// or check starts from. c.mu is held.
+func (s *Service) startSignerFlight(work signerWork, old *signerEntry) *signerFlight {
 	c := &s.signers
-	f := &signerFlight{done: make(chan struct{}), gen: c.gen, old: old, check: check && old != nil}
-	started := s.goBackground(func(base context.Context) {
-		ctx, cancel := context.WithTimeout(base, s.deadline())
-		defer cancel()
-		f.started = s.now()
-		ent, err := s.verifySigner(ctx, f)
-		s.finishSignerFlight(f, ent, err)
+	var started time.Time // service clock, before the first fetch
+	return c.start(s, work, func(ctx context.Context) (*signerEntry, error) {
+		started = s.now()
+		return s.verifySigner(ctx, work, old, started)
+	}, func(f *signerFlight, current bool) func() {
+		return s.settleSigner(f, current, work, old, started)
 	})
-	if !started {
-		f.err = errClosed
-		close(f.done)
-		return f
-	}
-	c.flight = f
-	return f
 }
 
-func (s *Service) finishSignerFlight(f *signerFlight, ent *signerEntry, err error) {
+// settleSigner installs a flight's verdict in the cache (c.mu is held) and returns what to log
+// once its waiters are released.
+func (s *Service) settleSigner(f *signerFlight, current bool, work signerWork, old *signerEntry, started time.Time) func() {
 	c := &s.signers
-	c.mu.Lock()
-	if c.flight == f {
-		c.flight = nil
-	}
-	current := f.gen == c.gen
+	ent, err := f.val, f.err
 	prev := c.cur
 	switch {
 	case !current:
-	case err == nil && f.old != nil && ent == f.old && prev != f.old:
+	case err == nil && old != nil && ent == old && prev != old:
 		// A re-check found the chain it knew while another verification replaced or refused
 		// the signer: that verdict is newer.
 		if prev != nil {
@@ -266,21 +240,23 @@ func (s *Service) finishSignerFlight(f *signerFlight, ent *signerEntry, err erro
 		}
 	case err == nil:
 		c.cur = ent
-		if f.check && ent == f.old && f.started.After(ent.checked) {
-			ent.checked = f.started
+		if work == checkStaples && ent == old && started.After(ent.checked) {
+			ent.checked = started
 		}
 	case isDecision(err):
 		c.cur = nil
 	}
-	c.mu.Unlock()
-	f.ent, f.err = ent, err
-	close(f.done)
+	f.val, f.err = ent, err
+	return func() { s.logSigner(current, work, ent, prev, err) }
+}
 
+// logSigner says what a signer flight changed.
+func (s *Service) logSigner(current bool, work signerWork, ent, prev *signerEntry, err error) {
 	switch {
 	case !current:
 		s.log.Debug("discarding a signer verification that started before the trust store changed")
 		return
-	case err == nil && ent == prev && f.check:
+	case err == nil && ent == prev && work == checkStaples:
 		s.log.Debug("signer staples unchanged", zap.String("signer", ent.sg.Chain[0].Subject.CommonName))
 		return
 	case err == nil && ent == prev:
@@ -302,7 +278,7 @@ func (s *Service) finishSignerFlight(f *signerFlight, ent *signerEntry, err erro
 	case isDecision(err):
 		s.memory.forget()
 		s.log.Error("signer verification failed; no EC2 Instance Connect key is accepted until it verifies", zap.Error(err))
-	case f.check:
+	case work == checkStaples:
 		s.log.Warn("reading the signer's staples failed; once the last successful read is older than service.revocation_check, logins get no key until a read succeeds; will try again",
 			zap.Error(err), zap.Duration("revocation_check", s.checkEvery()))
 	default:
@@ -311,10 +287,9 @@ func (s *Service) finishSignerFlight(f *signerFlight, ent *signerEntry, err erro
 	s.poke(s.kick)
 }
 
-// verifySigner fetches what f needs and verifies it. With f.old set it fetches the chain first
-// (the staples for a check) and stops there when it is unchanged.
-func (s *Service) verifySigner(ctx context.Context, f *signerFlight) (*signerEntry, error) {
-	old := f.old
+// verifySigner fetches what work needs and verifies it. A re-check fetches the chain first, a
+// check the staples, and stops there when they are what old was verified from.
+func (s *Service) verifySigner(ctx context.Context, work signerWork, old *signerEntry, started time.Time) (*signerEntry, error) {
 	place, err := s.placement(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("fetch placement: %w", err)
@@ -322,7 +297,7 @@ func (s *Service) verifySigner(ctx context.Context, f *signerFlight) (*signerEnt
 	seq := s.seq.Add(1)
 	var chain []byte
 	var staples [][]byte
-	if f.check {
+	if work == checkStaples {
 		if staples, err = s.direct.Staples(ctx); err != nil {
 			return nil, fmt.Errorf("re-read signer staples: %w", err)
 		}
@@ -334,7 +309,7 @@ func (s *Service) verifySigner(ctx context.Context, f *signerFlight) (*signerEnt
 		if chain, err = s.direct.Chain(ctx); err != nil {
 			return nil, fmt.Errorf("fetch signer chain: %w", err)
 		}
-	} else if old != nil {
+	} else if work == recheckChain {
 		if chain, err = s.direct.Chain(ctx); err != nil {
 			return nil, fmt.Errorf("fetch signer chain: %w", err)
 		}
@@ -362,7 +337,7 @@ func (s *Service) verifySigner(ctx context.Context, f *signerFlight) (*signerEnt
 	if err != nil {
 		return nil, &untrustedError{err}
 	}
-	ent := &signerEntry{sg: sg, chain: chain, staples: staples, verified: s.now(), checked: f.started}
+	ent := &signerEntry{sg: sg, chain: chain, staples: staples, verified: s.now(), checked: started}
 	ent.confirm(seq)
 	return ent, nil
 }
