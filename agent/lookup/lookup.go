@@ -3,11 +3,11 @@
 // Login is the only place that orders a login's checks. It asks a Source for the facts (does the
 // user exist, is this an EC2 instance and which, the user's key blocks, a trusted signer) in this
 // order, stops at the first that rules every key out, and judges every block against the signer
-// with keys.Evaluate. Two real sources exist: Direct reads IMDS and verifies on every call (the
-// helper alone, and offline cases through the same methods); the warm service (agent/service)
-// answers from its caches and fetches through Direct's methods. Neither can skip or reorder a
-// step, so the service's promise that cached state never accepts what direct mode would reject
-// rests on one function.
+// with keys.Evaluate. Three sources exist: Direct reads the system and IMDS on every call (the
+// helper alone); the warm service (agent/service) answers from its caches and fetches through
+// Direct's methods; a saved case (eic-authorized-keys verify) answers from files. None can skip
+// or reorder a step, so the service's promise that cached state never accepts what direct mode
+// would reject rests on one function.
 //
 // Contract: a key is returned only when every check of SPEC.md passed; any doubt ends in an
 // error or a rejection. Nothing here prints or records: the caller writes the accepted keys out
@@ -129,7 +129,7 @@ func judgeBundle(ctx context.Context, src Source, res Result, id Identity, b *Bu
 		res.Rejected = untrusted(b.Blocks, err)
 		return res, err
 	}
-	out := Judge(res, sg, id.InstanceID, now(), fp)
+	out := judge(res, sg, id.InstanceID, now(), fp)
 	// A re-check that finds a new signer hears once more about what still fails with that one,
 	// so the source can remember those blocks as bad.
 	for range 2 {
@@ -146,14 +146,14 @@ func judgeBundle(ctx context.Context, src Source, res Result, id Identity, b *Bu
 			break
 		}
 		sg = next
-		out = Judge(res, sg, id.InstanceID, now(), fp)
+		out = judge(res, sg, id.InstanceID, now(), fp)
 	}
 	return out, nil
 }
 
-// Judge is the verdict on every block of res.Bundle with a trusted signer: the decision every
-// path ends in (offline cases too).
-func Judge(res Result, sg *signer.Signer, instanceID string, now time.Time, fp *keys.Fingerprint) Result {
+// judge is the verdict on every block of res.Bundle with a trusted signer: the decision every
+// login ends in.
+func judge(res Result, sg *signer.Signer, instanceID string, now time.Time, fp *keys.Fingerprint) Result {
 	res.Signer = sg
 	res.Outcome = Verified
 	res.Accepted, res.Rejected = keys.Evaluate(keys.Input{
