@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/eic-agent/eic-agent/agent/testenv/testkit"
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -63,7 +64,7 @@ func TestTokenValidity(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			_, srv, clk := start(t, Config{})
 			tok := token(t, srv, 10)
-			clk.Add(tc.advance)
+			clk.Advance(tc.advance)
 			a := do(t, srv, http.MethodGet, path, tc.header(tok)...)
 			if a.status != tc.want {
 				t.Fatalf("status = %d, want %d", a.status, tc.want)
@@ -215,7 +216,7 @@ func TestFaults(t *testing.T) {
 			}
 			done <- err
 		}()
-		waitFor(t, "the hung request to arrive", func() bool { return e.Count(TokenPath) == 1 })
+		testkit.WaitFor(t, "the hung request to arrive", func() bool { return e.Count(TokenPath) == 1 })
 		select {
 		case err := <-done:
 			t.Fatalf("hung request finished before the client gave up: %v", err)
@@ -239,7 +240,7 @@ func TestFaults(t *testing.T) {
 			resp.Body.Close()
 			done <- resp.StatusCode
 		}()
-		waitFor(t, "the hung request to arrive", func() bool { return e.Count(idPath) == 1 })
+		testkit.WaitFor(t, "the hung request to arrive", func() bool { return e.Count(idPath) == 1 })
 		e.Close()
 		if got := <-done; got != http.StatusServiceUnavailable {
 			t.Fatalf("released request status = %d, want 503", got)

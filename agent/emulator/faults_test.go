@@ -164,8 +164,8 @@ func TestStapleFaults(t *testing.T) {
 	}
 	t.Run("staple-follows-the-clock", func(t *testing.T) {
 		e.SetFaults(Faults{})
-		clk.Add(48 * time.Hour)
-		defer clk.Add(-48 * time.Hour)
+		clk.Advance(48 * time.Hour)
+		defer clk.Advance(-48 * time.Hour)
 		der, err := e.StapleDER(p.Signer.Cert, StapleGood)
 		if err != nil {
 			t.Fatal(err)

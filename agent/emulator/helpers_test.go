@@ -11,27 +11,13 @@ import (
 	"time"
 
 	"github.com/eic-agent/eic-agent/agent/emulator/pki"
+	"github.com/eic-agent/eic-agent/agent/testenv/testkit"
 )
 
-// clock is a settable clock for Config.Now.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
+// clock is the settable test clock for Config.Now.
+type clock = testkit.Clock
 
-func newClock() *clock { return &clock{t: time.Unix(1_750_000_000, 0)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
+func newClock() *clock { return testkit.NewClock(time.Unix(1_750_000_000, 0)) }
 
 var sharedPKI = sync.OnceValues(func() (*pki.PKI, error) {
 	return pki.New(pki.Options{Now: newClock().Now()})
@@ -111,16 +97,4 @@ func token(t *testing.T, srv *httptest.Server, ttl int) string {
 func get(t *testing.T, srv *httptest.Server, path string) answer {
 	t.Helper()
 	return do(t, srv, http.MethodGet, path, TokenHeader, token(t, srv, 60))
-}
-
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond) // polling a condition with a deadline, not synchronising on time
-	}
 }

@@ -186,7 +186,7 @@ func TestPushedBlocksJoinAndExpire(t *testing.T) {
 	if _, err := e.Push(Push{OSUser: "bob", PublicKey: first}); err != nil {
 		t.Fatal(err)
 	}
-	clk.Add(30 * time.Second)
+	clk.Advance(30 * time.Second)
 	if _, err := e.Push(Push{OSUser: "bob", PublicKey: second, TTL: 90 * time.Second}); err != nil {
 		t.Fatal(err)
 	}
@@ -216,7 +216,7 @@ func TestPushedBlocksJoinAndExpire(t *testing.T) {
 	elapsed := 30 * time.Second
 	for _, st := range steps {
 		t.Run(st.name, func(t *testing.T) {
-			clk.Add(st.advance - elapsed)
+			clk.Advance(st.advance - elapsed)
 			elapsed = st.advance
 			if diff := cmp.Diff(st.want, keysAt(t)); diff != "" {
 				t.Fatalf("served keys (-want +got):\n%s", diff)

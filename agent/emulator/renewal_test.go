@@ -20,7 +20,7 @@ func TestStaplesServedUntilRenewed(t *testing.T) {
 		return der
 	}
 	first := staple()
-	clk.Add(time.Hour)
+	clk.Advance(time.Hour)
 	if !bytes.Equal(staple(), first) {
 		t.Fatal("the staple changed between two requests with nothing renewed")
 	}
@@ -29,7 +29,7 @@ func TestStaplesServedUntilRenewed(t *testing.T) {
 		change func()
 	}{
 		{"renewed", e.RenewStaples},
-		{"a-renewal-period-later", func() { clk.Add(stapleRenewal) }},
+		{"a-renewal-period-later", func() { clk.Advance(stapleRenewal) }},
 		{"revoked", e.RevokeSigner},
 		{"rotated", func() {
 			if err := e.RotateSigner(); err != nil {

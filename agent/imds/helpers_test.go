@@ -10,32 +10,15 @@ import (
 
 	"github.com/eic-agent/eic-agent/agent/emulator"
 	"github.com/eic-agent/eic-agent/agent/emulator/pki"
+	"github.com/eic-agent/eic-agent/agent/testenv/testkit"
 )
 
 var sharedPKI = sync.OnceValues(func() (*pki.PKI, error) { return pki.New(pki.Options{}) })
 
-// clock is a settable clock for the emulator.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 type fixture struct {
 	emu   *emulator.Emulator
 	srv   *httptest.Server
-	clock *clock
+	clock *testkit.Clock
 	mu    sync.Mutex
 	paths []string // raw request paths, in arrival order
 }
@@ -54,7 +37,7 @@ func newFixture(t *testing.T, cfg emulator.Config, wrap func(http.ResponseWriter
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &fixture{clock: &clock{t: time.Now()}}
+	f := &fixture{clock: testkit.NewClock(time.Now())}
 	if cfg.PKI == nil {
 		cfg.PKI = p
 	}

@@ -199,7 +199,7 @@ func TestExpiredTokenRefetched(t *testing.T) {
 	}
 	// The SDK asks for 300s tokens and trusts its own clock; the emulator's moves past that,
 	// so the cached token answers 401 and the SDK's second attempt fetches a new one.
-	f.clock.Add(301 * time.Second)
+	f.clock.Advance(301 * time.Second)
 	id, err := c.InstanceID(ctx)
 	if err != nil {
 		t.Fatalf("after the token expired: %v", err)

@@ -11,6 +11,7 @@ import (
 	"github.com/eic-agent/eic-agent/agent/bundle"
 	"github.com/eic-agent/eic-agent/agent/keys"
 	"github.com/eic-agent/eic-agent/agent/lookup"
+	"github.com/eic-agent/eic-agent/agent/testenv/testkit"
 )
 
 // junkRejections is n rejections whose claims are as long as a bundle line may be and full of
@@ -29,7 +30,7 @@ func junkRejections(n int) []keys.Rejected {
 }
 
 func TestAnswerBoundsRejections(t *testing.T) {
-	k := newKey(t)
+	k := testkit.Key(t, "")
 	res := lookup.Result{Outcome: lookup.Verified, User: "alice", Accepted: []keys.Accepted{acceptedFor(k, bundle.MaxBlocks-1)},
 		Rejected: junkRejections(bundle.MaxBlocks - 1)}
 	data, err := encodeResponse(FromResult(res, nil))
@@ -48,7 +49,7 @@ func TestAnswerBoundsRejections(t *testing.T) {
 	if err != nil {
 		t.Fatalf("the bounded answer is refused: %v", err)
 	}
-	if got.Lines() != canonical(k)+"\n" {
+	if got.Lines() != testkit.Line(k)+"\n" {
 		t.Errorf("granted %q; want the one good key", got.Lines())
 	}
 	if len(got.Rejected) != MaxRejectedItems {
@@ -78,7 +79,7 @@ func TestAnswerBoundsRejections(t *testing.T) {
 func TestAnswerKeepsEveryAcceptedKey(t *testing.T) {
 	acc := make([]keys.Accepted, bundle.MaxBlocks)
 	for i := range acc {
-		acc[i] = acceptedFor(newKey(t), i)
+		acc[i] = acceptedFor(testkit.Key(t, ""), i)
 		acc[i].Caller = strings.Repeat("arn:aws:iam::123456789012:user/<alice&bob>", 64)
 	}
 	data, err := encodeResponse(FromResult(lookup.Result{Outcome: lookup.Verified, User: "alice", Accepted: acc}, nil))

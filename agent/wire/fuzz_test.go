@@ -11,6 +11,7 @@ import (
 
 	"github.com/eic-agent/eic-agent/agent/keys"
 	"github.com/eic-agent/eic-agent/agent/lookup"
+	"github.com/eic-agent/eic-agent/agent/testenv/testkit"
 )
 
 func FuzzDecodeRequest(f *testing.F) {
@@ -51,7 +52,7 @@ func FuzzDecodeResponse(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	acc := keys.Accepted{Line: canonical(k), Key: k, Fingerprint: ssh.FingerprintSHA256(k), InstanceID: "i-0123456789abcdef0",
+	acc := keys.Accepted{Line: testkit.Line(k), Key: k, Fingerprint: ssh.FingerprintSHA256(k), InstanceID: "i-0123456789abcdef0",
 		Caller: "arn:aws:iam::1:user/a", RequestID: "r", Expires: time.Unix(1_900_000_000, 0)}
 	for _, r := range []Response{
 		FromResult(lookup.Result{Outcome: lookup.Verified, User: "alice", Accepted: []keys.Accepted{acc},
@@ -62,7 +63,7 @@ func FuzzDecodeResponse(f *testing.F) {
 	} {
 		f.Add(mustJSON(f, r))
 	}
-	f.Add([]byte(`{"v":2,"user":"alice","verdict":"decided","outcome":"verified","accepted":[{"line":"command=\"x\" ` + canonical(k) +
+	f.Add([]byte(`{"v":2,"user":"alice","verdict":"decided","outcome":"verified","accepted":[{"line":"command=\"x\" ` + testkit.Line(k) +
 		`","fingerprint":"` + ssh.FingerprintSHA256(k) + `","instance_id":"i-1","expires":1}]}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		resp, err := DecodeResponse(data)
@@ -75,7 +76,7 @@ func FuzzDecodeResponse(f *testing.F) {
 		}
 		// Whatever passes is safe for sshd: bare canonical keys, one per line.
 		for _, a := range res.Accepted {
-			if strings.ContainsAny(a.Line, "\r\n\x00") || a.Line != canonical(a.Key) {
+			if strings.ContainsAny(a.Line, "\r\n\x00") || a.Line != testkit.Line(a.Key) {
 				t.Fatalf("accepted line %q is not a canonical key", a.Line)
 			}
 		}

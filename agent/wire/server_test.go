@@ -17,10 +17,11 @@ import (
 
 	"github.com/eic-agent/eic-agent/agent/keys"
 	"github.com/eic-agent/eic-agent/agent/lookup"
+	"github.com/eic-agent/eic-agent/agent/testenv/testkit"
 )
 
 func TestQueryRoundTrip(t *testing.T) {
-	k := newKey(t)
+	k := testkit.Key(t, "")
 	want := lookup.Result{Outcome: lookup.Verified, User: "alice", Accepted: []keys.Accepted{acceptedFor(k, 2)},
 		Rejected: []keys.Rejected{{Block: 0, Reason: keys.ReasonExpired, Detail: "expired"}}}
 	var got Request
@@ -204,11 +205,11 @@ func TestServeStops(t *testing.T) {
 }
 
 func TestResponseWithUnsafeKeyRefusedByQuery(t *testing.T) {
-	k := newKey(t)
+	k := testkit.Key(t, "")
 	tests := []struct{ name, line string }{
-		{"options", `command="/bin/sh -c id" ` + canonical(k)},
-		{"comment", canonical(k) + " x"},
-		{"extra-line", canonical(k) + "\n" + canonical(newKey(t))},
+		{"options", `command="/bin/sh -c id" ` + testkit.Line(k)},
+		{"comment", testkit.Line(k) + " x"},
+		{"extra-line", testkit.Line(k) + "\n" + testkit.Line(testkit.Key(t, ""))},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name+"-refused", func(t *testing.T) {

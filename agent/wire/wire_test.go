@@ -15,28 +15,12 @@ import (
 
 	"github.com/eic-agent/eic-agent/agent/keys"
 	"github.com/eic-agent/eic-agent/agent/lookup"
+	"github.com/eic-agent/eic-agent/agent/testenv/testkit"
 )
-
-func newKey(t testing.TB) ssh.PublicKey {
-	t.Helper()
-	pub, _, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	k, err := ssh.NewPublicKey(pub)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return k
-}
-
-func canonical(k ssh.PublicKey) string {
-	return strings.TrimSpace(string(ssh.MarshalAuthorizedKey(k)))
-}
 
 func acceptedFor(k ssh.PublicKey, block int) keys.Accepted {
 	return keys.Accepted{
-		Line:        canonical(k),
+		Line:        testkit.Line(k),
 		Key:         k,
 		Fingerprint: ssh.FingerprintSHA256(k),
 		Caller:      "arn:aws:iam::123456789012:user/alice",
@@ -59,7 +43,7 @@ var resultOpts = cmp.Options{
 }
 
 func TestDecodeRequest(t *testing.T) {
-	fp := ssh.FingerprintSHA256(newKey(t))
+	fp := ssh.FingerprintSHA256(testkit.Key(t, ""))
 	tests := []struct {
 		name    string
 		line    string
@@ -119,7 +103,7 @@ func TestEncodeRequestRefusesWhatServerWould(t *testing.T) {
 }
 
 func TestResultRoundTrip(t *testing.T) {
-	k1, k2 := newKey(t), newKey(t)
+	k1, k2 := testkit.Key(t, ""), testkit.Key(t, "")
 	rejected := []keys.Rejected{
 		{Block: 0, Reason: keys.ReasonExpired, Detail: "expired at 2024-01-01T00:00:00Z", Fingerprint: ssh.FingerprintSHA256(k2), Caller: "c", RequestID: "r0"},
 		{Block: 3, Reason: keys.ReasonBadSignature, Detail: "signature does not verify"},
@@ -166,7 +150,7 @@ func TestResultRoundTrip(t *testing.T) {
 }
 
 func TestResultRefusesOutOfShapeAnswers(t *testing.T) {
-	k := newKey(t)
+	k := testkit.Key(t, "")
 	good := func() Response {
 		return FromResult(lookup.Result{Outcome: lookup.Verified, User: "alice", Accepted: []keys.Accepted{acceptedFor(k, 0)}}, nil)
 	}
@@ -180,13 +164,13 @@ func TestResultRefusesOutOfShapeAnswers(t *testing.T) {
 		name string
 		resp Response
 	}{
-		{"key-with-options", withLine(`command="/bin/sh" ` + canonical(k))},
-		{"key-with-from-option", withLine(`from="10.0.0.1" ` + canonical(k))},
-		{"key-with-comment", withLine(canonical(k) + " alice@laptop")},
-		{"key-with-double-space", withLine(strings.Replace(canonical(k), " ", "  ", 1))},
-		{"key-with-leading-space", withLine(" " + canonical(k))},
-		{"key-with-trailing-newline", withLine(canonical(k) + "\n")},
-		{"two-keys-in-one-line", withLine(canonical(k) + "\n" + canonical(newKey(t)))},
+		{"key-with-options", withLine(`command="/bin/sh" ` + testkit.Line(k))},
+		{"key-with-from-option", withLine(`from="10.0.0.1" ` + testkit.Line(k))},
+		{"key-with-comment", withLine(testkit.Line(k) + " alice@laptop")},
+		{"key-with-double-space", withLine(strings.Replace(testkit.Line(k), " ", "  ", 1))},
+		{"key-with-leading-space", withLine(" " + testkit.Line(k))},
+		{"key-with-trailing-newline", withLine(testkit.Line(k) + "\n")},
+		{"two-keys-in-one-line", withLine(testkit.Line(k) + "\n" + testkit.Line(testkit.Key(t, "")))},
 		{"key-garbage", withLine("ssh-ed25519 AAAAnotakey")},
 		{"key-empty", withLine("")},
 		{"certificate", func() Response {
@@ -194,7 +178,11 @@ func TestResultRefusesOutOfShapeAnswers(t *testing.T) {
 			r.Accepted[0].Fingerprint = ssh.FingerprintSHA256(cert)
 			return r
 		}()},
-		{"fingerprint-not-the-keys", func() Response { r := good(); r.Accepted[0].Fingerprint = ssh.FingerprintSHA256(newKey(t)); return r }()},
+		{"fingerprint-not-the-keys", func() Response {
+			r := good()
+			r.Accepted[0].Fingerprint = ssh.FingerprintSHA256(testkit.Key(t, ""))
+			return r
+		}()},
 		{"no-expiry", func() Response { r := good(); r.Accepted[0].Expires = 0; return r }()},
 		{"keys-in-failed-answer", func() Response { r := good(); r.Verdict, r.Error = VerdictFailed, "imds: boom"; return r }()},
 		{"keys-in-no-keys-answer", func() Response { r := good(); r.Outcome = lookup.NoKeys; return r }()},
@@ -222,7 +210,7 @@ func TestResultRefusesOutOfShapeAnswers(t *testing.T) {
 }
 
 func TestAnswersChecksTheRequest(t *testing.T) {
-	k := newKey(t)
+	k := testkit.Key(t, "")
 	resp := FromResult(lookup.Result{Outcome: lookup.Verified, User: "alice", Accepted: []keys.Accepted{acceptedFor(k, 0)}}, nil)
 	tests := []struct {
 		name    string
@@ -233,7 +221,7 @@ func TestAnswersChecksTheRequest(t *testing.T) {
 		{"requested-key-accepted", Request{User: "alice", Fingerprint: ssh.FingerprintSHA256(k)}, false},
 		{"requested-key-by-md5-accepted", Request{User: "alice", Fingerprint: "MD5:" + ssh.FingerprintLegacyMD5(k)}, false},
 		{"other-user-refused", Request{User: "bob"}, true},
-		{"other-key-refused", Request{User: "alice", Fingerprint: ssh.FingerprintSHA256(newKey(t))}, true},
+		{"other-key-refused", Request{User: "alice", Fingerprint: ssh.FingerprintSHA256(testkit.Key(t, ""))}, true},
 		{"expired-key-refused", Request{User: "alice", Fingerprint: "expired"}, true},
 	}
 	expired := acceptedFor(k, 0)
@@ -249,8 +237,8 @@ func TestAnswersChecksTheRequest(t *testing.T) {
 			if got := errors.Is(err, ErrInvalidResponse); got != tc.invalid {
 				t.Fatalf("answers: error %v; want invalid=%v", err, tc.invalid)
 			}
-			if !tc.invalid && res.Lines() != canonical(k)+"\n" {
-				t.Errorf("Lines: got %q; want %q", res.Lines(), canonical(k)+"\n")
+			if !tc.invalid && res.Lines() != testkit.Line(k)+"\n" {
+				t.Errorf("Lines: got %q; want %q", res.Lines(), testkit.Line(k)+"\n")
 			}
 		})
 	}

@@ -26,6 +26,7 @@ import (
 	"github.com/eic-agent/eic-agent/agent/emulator"
 	"github.com/eic-agent/eic-agent/agent/emulator/pki"
 	"github.com/eic-agent/eic-agent/agent/lookup"
+	"github.com/eic-agent/eic-agent/agent/testenv/testkit"
 	"github.com/eic-agent/eic-agent/agent/wire"
 )
 
@@ -232,22 +233,7 @@ func (p *proc) wait(t *testing.T) int {
 // waitLog polls the process's stderr for want.
 func (p *proc) waitLog(t *testing.T, want string) {
 	t.Helper()
-	waitFor(t, fmt.Sprintf("log line %q", want), func() bool { return strings.Contains(p.stderr.String(), want) })
-}
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.NewTimer(20 * time.Second)
-	defer deadline.Stop()
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		select {
-		case <-deadline.C:
-			t.Fatalf("timed out waiting for %s", what)
-		case <-tick.C:
-		}
-	}
+	testkit.WaitFor(t, fmt.Sprintf("log line %q", want), func() bool { return strings.Contains(p.stderr.String(), want) })
 }
 
 // notifier is a NOTIFY_SOCKET of the test's own.

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/eic-agent/eic-agent/agent/emulator"
+	"github.com/eic-agent/eic-agent/agent/testenv/testkit"
 	"github.com/eic-agent/eic-agent/agent/wire"
 )
 
@@ -244,7 +245,7 @@ func TestSocketActivation(t *testing.T) {
 	}
 	// systemd-socket-activate listens, then starts the service (same pid) on the first connection.
 	p := start(t, nil, activate, "-l", f.socket, binPath, "run", "--config", f.config)
-	waitFor(t, "the socket to be listening", func() bool {
+	testkit.WaitFor(t, "the socket to be listening", func() bool {
 		st, err := os.Lstat(f.socket)
 		return err == nil && st.Mode().Type() == os.ModeSocket
 	})
@@ -286,8 +287,8 @@ func TestStopMidRequest(t *testing.T) {
 				_, err := wire.Ask(ctx, f.socket, wire.Request{User: testUser, Fingerprint: fp}, wire.ClientOptions{TrustedUser: f.user})
 				done <- err
 			}()
-			waitFor(t, "the login to reach IMDS", func() bool {
-				return f.emu.Count("/latest/meta-data/managed-ssh-keys/active-keys/"+testUser) > 0
+			testkit.WaitFor(t, "the login to reach IMDS", func() bool {
+				return f.emu.Count(testkit.KeysPath(testUser)) > 0
 			})
 			p.signal(t, tc.sig)
 			if code := p.wait(t); code != tc.wantCode {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/eic-agent/eic-agent/agent/emulator"
 	"github.com/eic-agent/eic-agent/agent/emulator/pki"
+	"github.com/eic-agent/eic-agent/agent/testenv/testkit"
 )
 
 const (
@@ -28,8 +29,8 @@ func TestAcceptsEveryKeyType(t *testing.T) {
 			key := newKey(t, kind)
 			req := f.push(t, user, key)
 			out := f.run(t, user, ssh.FingerprintSHA256(key))
-			if out.code != 0 || out.stdout != canonical(key)+"\n" {
-				t.Fatalf("exit %d, stdout %q; want 0 and %q\nstderr:\n%s", out.code, out.stdout, canonical(key)+"\n", out.stderr)
+			if out.code != 0 || out.stdout != testkit.Line(key)+"\n" {
+				t.Fatalf("exit %d, stdout %q; want 0 and %q\nstderr:\n%s", out.code, out.stdout, testkit.Line(key)+"\n", out.stderr)
 			}
 			mustContain(t, "log", out.stderr, fmt.Sprintf(
 				"Providing ssh key from EC2 Instance Connect with fingerprint: %s, request-id: %s, for IAM principal: %s",
@@ -46,9 +47,9 @@ func TestFingerprintFilter(t *testing.T) {
 	tests := []struct {
 		name, fp, want string
 	}{
-		{"no-filter-prints-both", "", canonical(k1) + "\n" + canonical(k2) + "\n"},
-		{"sha256-selects-one", ssh.FingerprintSHA256(k2), canonical(k2) + "\n"},
-		{"md5-selects-one", "MD5:" + ssh.FingerprintLegacyMD5(k1), canonical(k1) + "\n"},
+		{"no-filter-prints-both", "", testkit.Line(k1) + "\n" + testkit.Line(k2) + "\n"},
+		{"sha256-selects-one", ssh.FingerprintSHA256(k2), testkit.Line(k2) + "\n"},
+		{"md5-selects-one", "MD5:" + ssh.FingerprintLegacyMD5(k1), testkit.Line(k1) + "\n"},
 		{"other-key-gets-nothing", ssh.FingerprintSHA256(newKey(t, "ed25519")), ""},
 	}
 	for _, tc := range tests {
@@ -80,9 +81,9 @@ func TestSeveralUsersAndDuplicates(t *testing.T) {
 	f.push(t, "bob", kb)
 	f.push(t, "alice@corp.example", kb)
 	for user, want := range map[string]string{
-		"alice":              canonical(ka) + "\n",
-		"bob":                canonical(kb) + "\n",
-		"alice@corp.example": canonical(kb) + "\n",
+		"alice":              testkit.Line(ka) + "\n",
+		"bob":                testkit.Line(kb) + "\n",
+		"alice@corp.example": testkit.Line(kb) + "\n",
 		"carol":              "",
 	} {
 		t.Run(user, func(t *testing.T) {
@@ -260,7 +261,7 @@ func TestTrustedSignerVariants(t *testing.T) {
 			f.push(t, "alice", key)
 			f.emu.SetFaults(tc.faults)
 			out := f.run(t, "alice")
-			if out.code != 0 || out.stdout != canonical(key)+"\n" {
+			if out.code != 0 || out.stdout != testkit.Line(key)+"\n" {
 				t.Fatalf("exit %d, stdout %q; want 0 and the key\nstderr:\n%s", out.code, out.stdout, out.stderr)
 			}
 		})
@@ -282,7 +283,7 @@ func addExtraDomain(t *testing.T, path, domain string) {
 func TestBadBlocksDoNotHideGoodOnes(t *testing.T) {
 	f := newFixture(t, setup{})
 	good, other := newKey(t, "ed25519"), newKey(t, "ed25519")
-	keyLine := func(k ssh.PublicKey) string { return canonical(k) }
+	keyLine := func(k ssh.PublicKey) string { return testkit.Line(k) }
 	future := fmt.Sprint(time.Now().Add(time.Minute).Unix())
 	past := fmt.Sprint(time.Now().Add(-time.Second).Unix())
 	sign := func(lines ...string) string {
@@ -302,7 +303,7 @@ func TestBadBlocksDoNotHideGoodOnes(t *testing.T) {
 	}
 	f.emu.SetRawKeys("alice", []byte(strings.Join(blocks, "\n\n")+"\n"))
 	out := f.run(t, "alice")
-	if out.code != 0 || out.stdout != canonical(good)+"\n" {
+	if out.code != 0 || out.stdout != testkit.Line(good)+"\n" {
 		t.Fatalf("exit %d, stdout %q; want 0 and only the good key\nstderr:\n%s", out.code, out.stdout, out.stderr)
 	}
 	mustContain(t, "log", out.stderr, "reason=expired", "reason=other-instance", "reason=key-options", "reason=bad-signature")

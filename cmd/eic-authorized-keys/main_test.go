@@ -6,11 +6,8 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
 	"crypto/ed25519"
-	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/rsa"
 	"errors"
 	"fmt"
 	"net/http/httptest"
@@ -30,6 +27,7 @@ import (
 
 	"github.com/eic-agent/eic-agent/agent/emulator"
 	"github.com/eic-agent/eic-agent/agent/emulator/pki"
+	"github.com/eic-agent/eic-agent/agent/testenv/testkit"
 )
 
 var binPath string
@@ -205,60 +203,27 @@ func runBin(t *testing.T, args ...string) outcome {
 
 func (f *fixture) push(t *testing.T, user string, key ssh.PublicKey) string {
 	t.Helper()
-	id, err := f.emu.Push(emulator.Push{OSUser: user, PublicKey: canonical(key)})
+	id, err := f.emu.Push(emulator.Push{OSUser: user, PublicKey: testkit.Line(key)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return id
 }
 
-func canonical(k ssh.PublicKey) string {
-	return strings.TrimSpace(string(ssh.MarshalAuthorizedKey(k)))
-}
-
+// newKey is testkit.Key, plus "sk-ed25519": a FIDO security key's public half, which only an
+// authenticator could sign with.
 func newKey(t *testing.T, kind string) ssh.PublicKey {
 	t.Helper()
-	var pub any
-	switch kind {
-	case "rsa":
-		k, err := rsa.GenerateKey(rand.Reader, 2048)
-		if err != nil {
-			t.Fatal(err)
-		}
-		pub = &k.PublicKey
-	case "ecdsa-p256", "ecdsa-p384":
-		curve := elliptic.P256()
-		if kind == "ecdsa-p384" {
-			curve = elliptic.P384()
-		}
-		k, err := ecdsa.GenerateKey(curve, rand.Reader)
-		if err != nil {
-			t.Fatal(err)
-		}
-		pub = &k.PublicKey
-	case "ed25519":
-		p, _, err := ed25519.GenerateKey(rand.Reader)
-		if err != nil {
-			t.Fatal(err)
-		}
-		pub = p
-	case "sk-ed25519":
-		p, _, err := ed25519.GenerateKey(rand.Reader)
-		if err != nil {
-			t.Fatal(err)
-		}
-		wire := ssh.Marshal(struct {
-			Type, Key, App string
-		}{"sk-ssh-ed25519@openssh.com", string(p), "ssh:"})
-		k, err := ssh.ParsePublicKey(wire)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return k
-	default:
-		t.Fatalf("unknown key kind %q", kind)
+	if kind != "sk-ed25519" {
+		return testkit.Key(t, kind)
 	}
-	k, err := ssh.NewPublicKey(pub)
+	p, _, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := ssh.ParsePublicKey(ssh.Marshal(struct {
+		Type, Key, App string
+	}{"sk-ssh-ed25519@openssh.com", string(p), "ssh:"}))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/eic-agent/eic-agent/agent/keys"
 	"github.com/eic-agent/eic-agent/agent/lookup"
+	"github.com/eic-agent/eic-agent/agent/testenv/testkit"
 	"github.com/eic-agent/eic-agent/agent/wire"
 )
 
@@ -90,7 +91,7 @@ func TestServicePath(t *testing.T) {
 	const caller, requestID = "arn:aws:iam::123456789012:user/from-service", "req-from-service"
 	cannedKey := func(_ context.Context, req wire.Request) wire.Response {
 		return wire.FromResult(lookup.Result{Outcome: lookup.Verified, User: req.User, Accepted: []keys.Accepted{{
-			Line: canonical(served), Key: served, Fingerprint: ssh.FingerprintSHA256(served), Caller: caller,
+			Line: testkit.Line(served), Key: served, Fingerprint: ssh.FingerprintSHA256(served), Caller: caller,
 			RequestID: requestID, InstanceID: "i-0123456789abcdef0", Expires: time.Now().Add(time.Minute),
 		}}}, nil)
 	}
@@ -99,8 +100,8 @@ func TestServicePath(t *testing.T) {
 		sock, requests := testService(t, cannedKey)
 		f := newFixture(t, setup{socket: sock})
 		out := f.run(t, "alice", ssh.FingerprintSHA256(served))
-		if out.code != 0 || out.stdout != canonical(served)+"\n" {
-			t.Fatalf("exit %d, stdout %q; want 0 and %q\nstderr:\n%s", out.code, out.stdout, canonical(served)+"\n", out.stderr)
+		if out.code != 0 || out.stdout != testkit.Line(served)+"\n" {
+			t.Fatalf("exit %d, stdout %q; want 0 and %q\nstderr:\n%s", out.code, out.stdout, testkit.Line(served)+"\n", out.stderr)
 		}
 		mustContain(t, "log", out.stderr,
 			"Providing ssh key from EC2 Instance Connect with fingerprint: "+ssh.FingerprintSHA256(served)+", request-id: "+requestID+", for IAM principal: "+caller,
@@ -152,11 +153,11 @@ func TestServicePath(t *testing.T) {
 			key := newKey(t, "ed25519")
 			f.push(t, "alice", key)
 			out := f.run(t, "alice")
-			if out.code != 0 || out.stdout != canonical(key)+"\n" {
+			if out.code != 0 || out.stdout != testkit.Line(key)+"\n" {
 				t.Fatalf("exit %d, stdout %q; want 0 and the directly verified key\nstderr:\n%s", out.code, out.stdout, out.stderr)
 			}
 			mustContain(t, "log", out.stderr, "DEBUG eic-agent service unavailable; verifying directly", tc.want, "path=direct")
-			if strings.Contains(out.stderr, canonical(served)) || strings.Contains(out.stdout, canonical(served)) {
+			if strings.Contains(out.stderr, testkit.Line(served)) || strings.Contains(out.stdout, testkit.Line(served)) {
 				t.Errorf("the service's key leaked into a fallback run:\nstdout %q\nstderr:\n%s", out.stdout, out.stderr)
 			}
 		})
@@ -169,7 +170,7 @@ func TestServicePath(t *testing.T) {
 		key := newKey(t, "ed25519")
 		f.push(t, "alice", key)
 		out := f.run(t, "alice")
-		if out.code != 0 || out.stdout != canonical(key)+"\n" {
+		if out.code != 0 || out.stdout != testkit.Line(key)+"\n" {
 			t.Fatalf("exit %d, stdout %q; want 0 and the key\nstderr:\n%s", out.code, out.stdout, out.stderr)
 		}
 		// A connection, had the helper made one, would wait in the backlog.

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/eic-agent/eic-agent/agent/testenv/testkit"
 	"golang.org/x/crypto/ssh"
 )
 
@@ -91,7 +92,7 @@ func TestBundleVectors(t *testing.T) {
 			}
 			var want strings.Builder
 			for _, k := range list(tc.keys) {
-				want.WriteString(canonical(userKey(t, k)) + "\n")
+				want.WriteString(testkit.Line(userKey(t, k)) + "\n")
 			}
 			out := runBin(t, args...)
 			if fmt.Sprint(out.code) != tc.exit || out.stdout != want.String() {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/eic-agent/eic-agent/agent/emulator"
 	"github.com/eic-agent/eic-agent/agent/emulator/pki"
+	"github.com/eic-agent/eic-agent/agent/testenv/testkit"
 )
 
 // savedCase writes a bundle, chain, staples and CA as a support engineer would save them.
@@ -35,7 +36,7 @@ func newSavedCase(t *testing.T) savedCase {
 	c.expires = time.Now().Add(time.Minute).Unix()
 	block, err := emu.SignBlock([]string{
 		fmt.Sprintf("#Timestamp=%d", c.expires), "#Instance=" + c.instance,
-		"#Caller=arn:aws:iam::123456789012:user/support", "#Request=saved-1", canonical(c.key),
+		"#Caller=arn:aws:iam::123456789012:user/support", "#Request=saved-1", testkit.Line(c.key),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -86,10 +87,10 @@ func TestVerifySavedCase(t *testing.T) {
 		stdout  string
 		explain []string
 	}{
-		{name: "accepted", args: c.args(), stdout: canonical(c.key) + "\n",
+		{name: "accepted", args: c.args(), stdout: testkit.Line(c.key) + "\n",
 			explain: []string{"signer: trusted: " + c.cn, "block 1 (line 1): accepted ecdsa-sha2-nistp384 " + ssh.FingerprintSHA256(c.key)}},
-		{name: "accepted-with-ca-directory", args: c.args("--ca", c.caDir), stdout: canonical(c.key) + "\n"},
-		{name: "accepted-with-matching-fingerprint", args: c.args("--fingerprint", ssh.FingerprintSHA256(c.key)), stdout: canonical(c.key) + "\n"},
+		{name: "accepted-with-ca-directory", args: c.args("--ca", c.caDir), stdout: testkit.Line(c.key) + "\n"},
+		{name: "accepted-with-matching-fingerprint", args: c.args("--fingerprint", ssh.FingerprintSHA256(c.key)), stdout: testkit.Line(c.key) + "\n"},
 		{name: "other-fingerprint-rejected", args: c.args("--fingerprint", ssh.FingerprintSHA256(other)), code: 1,
 			explain: []string{"rejected: fingerprint-mismatch"}},
 		{name: "expired-at-given-time", args: c.args("--now", fmt.Sprint(c.expires)), code: 1,

@@ -24,6 +24,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/eic-agent/eic-agent/agent/emulator"
+	"github.com/eic-agent/eic-agent/agent/testenv/testkit"
 )
 
 // cli runs one command line in-process and returns its stdout and stderr.
@@ -98,7 +99,7 @@ func TestCommandServeAndDrive(t *testing.T) {
 		if err := json.Unmarshal([]byte(out), &ans); err != nil || !ans.Success || !uuidPattern.MatchString(ans.RequestID) {
 			t.Fatalf("push printed %q, want {\"RequestId\": UUID, \"Success\": true}", out)
 		}
-		_, body := imdsGet(t, imds, keysPath+"alice/")
+		_, body := imdsGet(t, imds, testkit.KeysPath("alice")+"/")
 		for _, want := range []string{"#Instance=i-0fedcba9876543210", "#Request=" + ans.RequestID, "\n" + keyLine + " alice@laptop\n"} {
 			if !strings.Contains(body, want) {
 				t.Fatalf("bundle lacks %q:\n%s", want, body)

@@ -2,22 +2,18 @@ package control
 
 import (
 	"context"
-	"crypto/ed25519"
-	"crypto/rand"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"golang.org/x/crypto/ssh"
-
 	"github.com/eic-agent/eic-agent/agent/emulator"
 	"github.com/eic-agent/eic-agent/agent/emulator/pki"
+	"github.com/eic-agent/eic-agent/agent/testenv/testkit"
 )
 
 // sharedPKI is generated once: RSA key generation is slow under -race. RotateSigner never
@@ -96,20 +92,10 @@ func mustDo(t *testing.T, req *http.Request) string {
 // the key line without the comment.
 func newKey(t *testing.T) (path, line string) {
 	t.Helper()
-	pub, _, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	k, err := ssh.NewPublicKey(pub)
-	if err != nil {
-		t.Fatal(err)
-	}
-	line = strings.TrimSpace(string(ssh.MarshalAuthorizedKey(k)))
+	line = testkit.Line(testkit.Key(t, "ed25519"))
 	path = filepath.Join(t.TempDir(), "id_ed25519.pub")
 	if err := os.WriteFile(path, []byte(line+" alice@laptop\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	return path, line
 }
-
-const keysPath = emulator.MetaPrefix + "managed-ssh-keys/active-keys/"

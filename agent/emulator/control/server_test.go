@@ -17,6 +17,7 @@ import (
 
 	"github.com/eic-agent/eic-agent/agent/emulator"
 	"github.com/eic-agent/eic-agent/agent/emulator/pki"
+	"github.com/eic-agent/eic-agent/agent/testenv/testkit"
 )
 
 var uuidPattern = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
@@ -35,7 +36,7 @@ func TestClientRoundTrip(t *testing.T) {
 		if !res.Success || !uuidPattern.MatchString(res.RequestID) {
 			t.Fatalf("answer %+v, want success and a UUID request id", res)
 		}
-		status, body := imdsGet(t, f.imds.URL, keysPath+"alice/")
+		status, body := imdsGet(t, f.imds.URL, testkit.KeysPath("alice")+"/")
 		for _, want := range []string{"#Request=" + res.RequestID, "#Caller=arn:aws:iam::111122223333:user/alice",
 			"\n" + key + " alice@laptop\n"} {
 			if status != http.StatusOK || !strings.Contains(body, want) {
@@ -280,7 +281,7 @@ func TestAWSWireForm(t *testing.T) {
 		if err := json.Unmarshal([]byte(got), &ans); err != nil || status != 200 || !ans.Success {
 			t.Fatalf("got %d %s, want 200 with Success", status, got)
 		}
-		if _, keys := imdsGet(t, f.imds.URL, keysPath+"ec2-user"); !strings.Contains(keys, "#Request="+ans.RequestID) {
+		if _, keys := imdsGet(t, f.imds.URL, testkit.KeysPath("ec2-user")); !strings.Contains(keys, "#Request="+ans.RequestID) {
 			t.Fatalf("IMDS does not serve request %s:\n%s", ans.RequestID, keys)
 		}
 	})

@@ -1,0 +1,105 @@
+// Package testkit holds the small helpers every package's tests share: a settable clock, a
+// poll with a deadline, throwaway SSH keys, and the IMDS paths the emulator counts. It imports
+// nothing of this module, so the tests of any package, the leaves included, may use it.
+package testkit
+
+import (
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+)
+
+// Clock is a settable clock, safe for concurrent use. Its Now goes where a func() time.Time
+// clock is wanted (emulator.Config.Now, service.Config.Now).
+type Clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+// NewClock returns a clock that reads t until it is advanced.
+func NewClock(t time.Time) *Clock { return &Clock{t: t} }
+
+// Now returns the clock's time.
+func (c *Clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+// Advance moves the clock by d (backwards when d is negative).
+func (c *Clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+// WaitFor polls cond until it holds, and fails the test when it does not within 20 seconds. It
+// waits for a condition, never for time to pass.
+func WaitFor(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.NewTimer(20 * time.Second)
+	defer deadline.Stop()
+	tick := time.NewTicker(2 * time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		select {
+		case <-deadline.C:
+			t.Fatalf("timed out waiting for %s", what)
+		case <-tick.C:
+		}
+	}
+}
+
+// Key returns a fresh public key of kind: "ed25519" (also ""), "rsa" (2048 bits), "ecdsa-p256"
+// or "ecdsa-p384".
+func Key(t testing.TB, kind string) ssh.PublicKey {
+	t.Helper()
+	var signer crypto.Signer
+	var err error
+	switch kind {
+	case "", "ed25519":
+		_, signer, err = ed25519.GenerateKey(rand.Reader)
+	case "rsa":
+		signer, err = rsa.GenerateKey(rand.Reader, 2048)
+	case "ecdsa-p256":
+		signer, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	case "ecdsa-p384":
+		signer, err = ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+	default:
+		t.Fatalf("testkit.Key: unknown key kind %q", kind)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := ssh.NewPublicKey(signer.Public())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+// Line is k as one canonical authorized_keys line, "TYPE BASE64", without a newline.
+func Line(k ssh.PublicKey) string {
+	return strings.TrimSpace(string(ssh.MarshalAuthorizedKey(k)))
+}
+
+// IMDS paths, as the emulator counts requests.
+const (
+	TokenPath   = "/latest/api/token"
+	MetaPrefix  = "/latest/meta-data/"
+	ChainPath   = MetaPrefix + "managed-ssh-keys/signer-cert"
+	StaplesPath = MetaPrefix + "managed-ssh-keys/signer-ocsp"
+	keysPrefix  = MetaPrefix + "managed-ssh-keys/active-keys/"
+)
+
+// KeysPath is where IMDS serves user's key bundle.
+func KeysPath(user string) string { return keysPrefix + user }
