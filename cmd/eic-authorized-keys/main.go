@@ -2,7 +2,7 @@
 //
 //	eic-authorized-keys [--config FILE] USER [FINGERPRINT]
 //	eic-authorized-keys verify --keys FILE --signer-chain FILE --ocsp-dir DIR --instance-id ID \
-//	    --expected-signer CN --ca FILE|DIR [--fingerprint FP] [--now UNIX] [--explain]
+//	    --expected-signer CN --ca FILE|DIR [--fingerprint FP] [--user NAME] [--now UNIX] [--explain]
 //
 // When the config's [service] table enables it, the helper asks the warm eic-agent service over
 // its unix socket first and verifies directly when the service gives no verdict; the output,
@@ -42,7 +42,7 @@ const (
 
 const usage = `usage: eic-authorized-keys [--config FILE] USER [FINGERPRINT]
        eic-authorized-keys verify --keys FILE --signer-chain FILE --ocsp-dir DIR --instance-id ID
-                                  --expected-signer CN --ca FILE|DIR [--fingerprint FP] [--now UNIX] [--explain]
+                                  --expected-signer CN --ca FILE|DIR [--fingerprint FP] [--user NAME] [--now UNIX] [--explain]
        eic-authorized-keys --version
 
 Prints the EC2 Instance Connect keys pushed for USER that pass every check, one per line.
