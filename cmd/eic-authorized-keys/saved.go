@@ -128,10 +128,14 @@ func (s *saved) Recheck(_ context.Context, sg *signer.Signer, _ *lookup.Bundle, 
 	return sg, nil
 }
 
-// explain renders one verdict line for the signer and one per block, for --explain. The signer
-// line says what the saved signer is worth even when the login needed none.
-func (s *saved) explain(res lookup.Result) []string {
+// explain renders one verdict line for the signer and one per block, for --explain, after the
+// login's own error when it could not complete. The signer line says what the saved signer is
+// worth even when the login needed none.
+func (s *saved) explain(res lookup.Result, err error) []string {
 	var out []string
+	if err != nil && !errors.Is(err, s.sgErr) {
+		out = append(out, "login: FAILED: "+err.Error())
+	}
 	if s.sgErr != nil {
 		out = append(out, "signer: UNTRUSTED: "+s.sgErr.Error())
 	} else {
@@ -141,7 +145,7 @@ func (s *saved) explain(res lookup.Result) []string {
 			s.sg.NextUpdate.UTC().Format(time.RFC3339)))
 	}
 	for _, b := range s.bundle.Blocks {
-		out = append(out, explainBlock(res, b))
+		out = append(out, explainBlock(res, err, b))
 	}
 	if len(s.bundle.Blocks) == 0 {
 		out = append(out, "bundle: no blocks")
@@ -149,7 +153,7 @@ func (s *saved) explain(res lookup.Result) []string {
 	return out
 }
 
-func explainBlock(res lookup.Result, b bundle.Block) string {
+func explainBlock(res lookup.Result, err error, b bundle.Block) string {
 	head := fmt.Sprintf("block %d (line %d): ", b.Index+1, b.Line)
 	if i := slices.IndexFunc(res.Accepted, func(a keys.Accepted) bool { return a.Block == b.Index }); i >= 0 {
 		a := res.Accepted[i]
@@ -165,5 +169,8 @@ func explainBlock(res lookup.Result, b bundle.Block) string {
 		}
 		return s
 	}
-	return head + "accepted (same key as an earlier block)"
+	if err == nil && res.Outcome == lookup.Verified {
+		return head + "accepted (same key as an earlier block)"
+	}
+	return head + "not judged: the login ended before the blocks were"
 }

@@ -65,7 +65,7 @@ func runVerify(args []string, stdout, stderr io.Writer) int {
 	}
 	res, verr := lookup.Login(context.Background(), src, q, func() time.Time { return now })
 	if *explain {
-		for _, line := range src.explain(res) {
+		for _, line := range src.explain(res, verr) {
 			fmt.Fprintln(stderr, line)
 		}
 	} else if verr != nil {

@@ -100,6 +100,10 @@ func TestVerifySavedCase(t *testing.T) {
 		{name: "wrong-expected-signer", args: c.args("--expected-signer", pki.SignerName("eu-west-1", "amazonaws.com")), code: 1,
 			explain: []string{"signer: UNTRUSTED", "wrong-signer-name", "rejected: untrusted-signer"}},
 		{name: "missing-flags-usage", args: []string{"verify", "--keys", c.keys}, code: 2},
+		{name: "saved-for-a-named-user", args: c.args("--user", "alice@corp.example"), stdout: testkit.Line(c.key) + "\n"},
+		// A name the service never accepts can have no keys: the login's first check refuses it.
+		{name: "impossible-user-refused", args: c.args("--user", "../root"), code: 1,
+			explain: []string{"login: FAILED", "not a valid EC2 Instance Connect OS user", "block 1 (line 1): not judged"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
