@@ -145,7 +145,7 @@ type memoryLogin struct {
 	ent    *signerEntry
 }
 
-// recall returns a memoryLogin when the same question (the same fingerprint, or none) was
+// recall returns a memoryLogin when the same question (the same fingerprint; never one without) was
 // answered with an accepted key from the remembered fetch, the memory has not expired, and the
 // signer it was verified with is still the current, usable one.
 func (s *Service) recall(q lookup.Query) (*memoryLogin, bool) {

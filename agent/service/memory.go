@@ -20,8 +20,6 @@ type memEntry struct {
 	until  time.Time
 	blocks []bundle.Block
 	signer *signerEntry
-	// anyKey: a query without a fingerprint was answered with keys from this fetch.
-	anyKey bool
 	// answered are the keys accepted in answers from this fetch.
 	answered []ssh.PublicKey
 }
@@ -60,9 +58,6 @@ func (m *memory) update(user string, f fetched, ent *signerEntry, acc []keys.Acc
 		e = &memEntry{seq: f.seq, until: f.at.Add(ttl), blocks: blocks, signer: ent}
 		m.m[user] = e
 	}
-	if fp == nil {
-		e.anyKey = true
-	}
 	for _, a := range acc {
 		// Every waiter on one shared fetch records its answer: keep each key once.
 		if !slices.ContainsFunc(e.answered, func(k ssh.PublicKey) bool { return ssh.FingerprintSHA256(k) == a.Fingerprint }) {
@@ -80,8 +75,8 @@ func (m *memory) supersede(user string, seq uint64) {
 	}
 }
 
-// recall returns the remembered blocks and signer when the same question (the same fingerprint,
-// or none) was answered with an accepted key from the remembered fetch and the memory has not
+// recall returns the remembered blocks and signer when the same question (the same fingerprint;
+// never a question without one) was answered with an accepted key from the remembered fetch and the memory has not
 // expired at now.
 func (m *memory) recall(user string, fp *keys.Fingerprint, now time.Time) ([]bundle.Block, *signerEntry, bool) {
 	m.mu.Lock()
@@ -95,7 +90,8 @@ func (m *memory) recall(user string, fp *keys.Fingerprint, now time.Time) ([]bun
 		return nil, nil, false
 	}
 	if fp == nil {
-		return e.blocks, e.signer, e.anyKey
+		// A question about every key must see keys pushed since the remembered fetch.
+		return nil, nil, false
 	}
 	for _, k := range e.answered {
 		if fp.Matches(k) {
