@@ -34,9 +34,10 @@ import (
 // direct, never fails where direct answers, and once revocation_check has passed since the last
 // change they agree exactly (the closing queries of every scenario assert that).
 //
-// One disagreement the test found is not fixed yet and is tolerated, narrowly, while
-// keyMemoryMissesPushes says so (memory_gap_test.go): the key memory does not see pushes since
-// its fetch.
+// One more difference is accepted (memory_gap_test.go): sshd's repeat of a question answered
+// moments ago is answered from the key memory, which cannot see the same key pushed again since;
+// it grants that key under its earlier push. The test allows exactly that: the same key lines,
+// answered without a fetch, the later push within key_memory.
 //
 // Scenarios are seeded (math/rand/v2 PCG), so a failing seed replays: go test -run
 // 'TestDirectAndWarmAgree/seed-N$'. -diff.seeds=N adds N more for a longer exploration.
