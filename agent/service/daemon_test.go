@@ -18,6 +18,7 @@ import (
 
 	"github.com/eic-agent/eic-agent/agent/config"
 	"github.com/eic-agent/eic-agent/agent/keys"
+	"github.com/eic-agent/eic-agent/agent/testenv/testkit"
 )
 
 // loader is the injected ServeConfig.Load: each reload returns what the test set last.
@@ -73,7 +74,7 @@ func startServe(t *testing.T, cfg config.Config) *daemonRun {
 		stop()
 		<-r.done
 	})
-	waitFor(t, "Serve to serve", r.logged("eic-agent serving", 1))
+	testkit.WaitFor(t, "Serve to serve", r.logged("eic-agent serving", 1))
 	return r
 }
 
@@ -86,7 +87,7 @@ func (r *daemonRun) reloadAndWait(t *testing.T, msg string) {
 	t.Helper()
 	n := r.logs.FilterMessage(msg).Len() + 1
 	r.reload <- syscall.SIGHUP
-	waitFor(t, "log line "+msg, r.logged(msg, n))
+	testkit.WaitFor(t, "log line "+msg, r.logged(msg, n))
 }
 
 // wait returns what Serve returned, or fails the test when it does not return in time.

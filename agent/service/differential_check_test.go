@@ -10,6 +10,7 @@ import (
 	"github.com/eic-agent/eic-agent/agent/emulator"
 	"github.com/eic-agent/eic-agent/agent/keys"
 	"github.com/eic-agent/eic-agent/agent/lookup"
+	"github.com/eic-agent/eic-agent/agent/testenv/testkit"
 )
 
 // answer is what one source said.
@@ -113,9 +114,9 @@ func (w *world) ask(q lookup.Query, strict bool) {
 		})
 	}
 	warm := func() {
-		before := w.f.emu.Count(keysPrefix + q.User)
+		before := w.f.emu.Count(testkit.KeysPath(q.User))
 		withCtx(func(ctx context.Context) { s.res, s.err = w.f.svc.Answer(ctx, q) })
-		fetched = w.f.emu.Count(keysPrefix+q.User) > before
+		fetched = w.f.emu.Count(testkit.KeysPath(q.User)) > before
 	}
 	what := fmt.Sprintf("ask %s for %v", q.User, q.Fingerprint)
 	if w.rng.IntN(2) == 0 {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/eic-agent/eic-agent/agent/emulator"
 	"github.com/eic-agent/eic-agent/agent/emulator/pki"
+	"github.com/eic-agent/eic-agent/agent/testenv/testkit"
 )
 
 // The differential test makes the service's promise checkable: for every query of a generated
@@ -49,9 +50,6 @@ const (
 	diffWindow = time.Minute      // service.revocation_check
 	diffMemory = 10 * time.Second // service.key_memory
 )
-
-// keysPrefix is where IMDS serves every user's bundle.
-const keysPrefix = "/latest/meta-data/managed-ssh-keys/active-keys/"
 
 // diffUsers: two with keys, one NSS does not know, one no EC2 Instance Connect user can have.
 var diffUsers = []string{testUser, "admin", "ghost", "../etc"}
@@ -251,7 +249,7 @@ func (w *world) setDown(what string) {
 		case "staples-503":
 			w.f.tap.failPrefix(staplesPath)
 		case "keys-503":
-			w.f.tap.failPrefix(keysPrefix)
+			w.f.tap.failPrefix(testkit.KeysPath(""))
 		}
 		w.f.emu.SetFaults(w.faults)
 		w.noteSignerState()

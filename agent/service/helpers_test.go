@@ -22,29 +22,15 @@ import (
 	"github.com/eic-agent/eic-agent/agent/emulator/pki"
 	"github.com/eic-agent/eic-agent/agent/keys"
 	"github.com/eic-agent/eic-agent/agent/lookup"
+	"github.com/eic-agent/eic-agent/agent/testenv/testkit"
 )
 
 const testUser = "ec2-user"
 
 // clock is a settable clock shared by the service and the emulator.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
+type clock = testkit.Clock
 
-func newClock() *clock { return &clock{t: time.Now()} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
+func newClock() *clock { return testkit.NewClock(time.Now()) }
 
 // The signer's RSA key dominates setup time: one hierarchy serves every test (RotateSigner
 // and RevokeSigner change only the emulator's own copy).
@@ -254,28 +240,13 @@ func reasons(res lookup.Result) []keys.Reason {
 }
 
 // Paths the emulator counts.
-const (
-	keysPath    = "/latest/meta-data/managed-ssh-keys/active-keys/" + testUser
-	chainPath   = "/latest/meta-data/managed-ssh-keys/signer-cert"
-	staplesPath = "/latest/meta-data/managed-ssh-keys/signer-ocsp"
-	tokenPath   = "/latest/api/token"
-)
+var keysPath = testkit.KeysPath(testUser)
 
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.NewTimer(10 * time.Second)
-	defer deadline.Stop()
-	tick := time.NewTicker(5 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		select {
-		case <-deadline.C:
-			t.Fatalf("timed out waiting for %s", what)
-		case <-tick.C:
-		}
-	}
-}
+const (
+	chainPath   = testkit.ChainPath
+	staplesPath = testkit.StaplesPath
+	tokenPath   = testkit.TokenPath
+)
 
 func (f *fixture) logged(msg string) func() bool {
 	return func() bool { return f.logs.FilterMessageSnippet(msg).Len() > 0 }

@@ -18,6 +18,7 @@ import (
 	"github.com/eic-agent/eic-agent/agent/keys"
 	"github.com/eic-agent/eic-agent/agent/lookup"
 	"github.com/eic-agent/eic-agent/agent/signer"
+	"github.com/eic-agent/eic-agent/agent/testenv/testkit"
 )
 
 // imdsTap stands between the service and the emulator and can fail chosen paths, as an IMDS
@@ -133,7 +134,7 @@ func TestRevocationStopsEveryGrantWithinTheWindow(t *testing.T) {
 				"key pushed after the revocation":           f.push(testUser, time.Hour),
 				"query without a fingerprint":               nil,
 			})
-			waitFor(t, `a "signer verification failed" log line`, f.logged("signer verification failed"))
+			testkit.WaitFor(t, `a "signer verification failed" log line`, f.logged("signer verification failed"))
 		})
 	}
 }
@@ -186,7 +187,7 @@ func TestBackgroundWork(t *testing.T) {
 				t.Errorf("IMDS requests for the background work (-want +got):\n%s", diff)
 			}
 			// The flight logs its verdict just after it hands the verdict over.
-			waitFor(t, "a "+strconv.Quote(tc.wantLog)+" log line", f.logged(tc.wantLog))
+			testkit.WaitFor(t, "a "+strconv.Quote(tc.wantLog)+" log line", f.logged(tc.wantLog))
 			if f.logged(tc.avoidLog)() {
 				t.Errorf("want no %q log line", tc.avoidLog)
 			}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/eic-agent/eic-agent/agent/keys"
 	"github.com/eic-agent/eic-agent/agent/lookup"
+	"github.com/eic-agent/eic-agent/agent/testenv/testkit"
 	"github.com/eic-agent/eic-agent/agent/wire"
 )
 
@@ -119,10 +120,10 @@ func TestNoGoroutineOrFDGrowth(t *testing.T) {
 	for i := range n {
 		ask(i)
 	}
-	waitFor(t, "goroutines to return to their level before the requests", func() bool {
+	testkit.WaitFor(t, "goroutines to return to their level before the requests", func() bool {
 		return runtime.NumGoroutine() <= goroutines
 	})
-	waitFor(t, "file descriptors to return to their level before the requests", func() bool {
+	testkit.WaitFor(t, "file descriptors to return to their level before the requests", func() bool {
 		return openFDs(t) <= fds
 	})
 }

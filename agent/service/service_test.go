@@ -16,6 +16,7 @@ import (
 	"github.com/eic-agent/eic-agent/agent/emulator"
 	"github.com/eic-agent/eic-agent/agent/keys"
 	"github.com/eic-agent/eic-agent/agent/lookup"
+	"github.com/eic-agent/eic-agent/agent/testenv/testkit"
 )
 
 func TestWarmLoginsCostOneRequestEach(t *testing.T) {
@@ -126,7 +127,7 @@ func TestKeyPushedWhileFetchInFlightNeverMissed(t *testing.T) {
 	<-f.arrived // the first fetch is at IMDS, before the push below
 	pushed := f.push(testUser, 0)
 	b := ask(pushed)
-	waitFor(t, "the second request to join the fetch in flight", f.loggedTimes("sharing the key fetch in flight", 1))
+	testkit.WaitFor(t, "the second request to join the fetch in flight", f.loggedTimes("sharing the key fetch in flight", 1))
 	close(f.gate)
 	for name, c := range map[string]struct {
 		ch chan answer
@@ -159,7 +160,7 @@ func TestConcurrentRequestsShareOneFetch(t *testing.T) {
 		}()
 	}
 	<-f.arrived
-	waitFor(t, "every request to join the fetch", f.loggedTimes("sharing the key fetch in flight", n-1))
+	testkit.WaitFor(t, "every request to join the fetch", f.loggedTimes("sharing the key fetch in flight", n-1))
 	close(f.gate)
 	for range n {
 		if err := <-errs; err != nil {

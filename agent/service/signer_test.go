@@ -12,6 +12,7 @@ import (
 	"github.com/eic-agent/eic-agent/agent/emulator/pki"
 	"github.com/eic-agent/eic-agent/agent/keys"
 	"github.com/eic-agent/eic-agent/agent/signer"
+	"github.com/eic-agent/eic-agent/agent/testenv/testkit"
 )
 
 func TestRotatedSignerPickedUpOnNextLogin(t *testing.T) {
@@ -27,7 +28,7 @@ func TestRotatedSignerPickedUpOnNextLogin(t *testing.T) {
 	if got := f.emu.Count(chainPath); got != 1 {
 		t.Errorf("signer chain fetched %d times after the rotation, want 1", got)
 	}
-	waitFor(t, `a "signer changed" log line`, f.logged("signer changed"))
+	testkit.WaitFor(t, `a "signer changed" log line`, f.logged("signer changed"))
 	// The block signed by the retired signer stays in the bundle until it expires; it must not
 	// make every later login fetch the chain again.
 	next := f.push(testUser, 0)

@@ -7,6 +7,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"github.com/eic-agent/eic-agent/agent/testenv/testkit"
 	"math/big"
 	"os"
 	"path/filepath"
@@ -46,7 +47,7 @@ func TestTrustStoreChangeNoticed(t *testing.T) {
 	f.login(testUser, fp)
 
 	f.write(f.caPEM, otherRoot(t))
-	waitFor(t, "the trust store change to be noticed", func() bool {
+	testkit.WaitFor(t, "the trust store change to be noticed", func() bool {
 		return f.logs.FilterMessageSnippet("cached signer dropped").Len() == 1
 	})
 	res, err := f.lookup(testUser, fp)
@@ -55,7 +56,7 @@ func TestTrustStoreChangeNoticed(t *testing.T) {
 	}
 
 	f.write(f.caPEM, f.emu.RootPEM())
-	waitFor(t, "the trust store restore to be noticed", func() bool {
+	testkit.WaitFor(t, "the trust store restore to be noticed", func() bool {
 		return f.logs.FilterMessageSnippet("cached signer dropped").Len() == 2
 	})
 	f.login(testUser, fp)
@@ -81,9 +82,9 @@ func TestSystemTrustStoreWatched(t *testing.T) {
 			f.svc.cfg.TrustDirs = []string{certs}
 			f.svc.cfg.File.Trust.CA = "" // watch the "system" locations above
 			f.svc.Start()
-			waitFor(t, "the watcher to start", f.logged("watching the trust store"))
+			testkit.WaitFor(t, "the watcher to start", f.logged("watching the trust store"))
 			f.write(tc.touch, []byte("x"))
-			waitFor(t, "the change to be noticed", f.logged("cached signer dropped"))
+			testkit.WaitFor(t, "the change to be noticed", f.logged("cached signer dropped"))
 			entry := f.logs.FilterMessageSnippet("cached signer dropped").All()[0]
 			// The fixture writes a temp file and renames it: either name may come first.
 			if reason, _ := entry.ContextMap()["reason"].(string); !strings.HasPrefix(reason, "trust store changed: "+tc.touch) {
