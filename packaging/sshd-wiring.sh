@@ -93,23 +93,25 @@ match_users() {
 }
 
 # effective prints "CONTEXT COMMAND" for every connection context checked, COMMAND being the
-# first word of the AuthorizedKeysCommand sshd would use ("none" when unset). It fails, with
-# sshd's first error line on stderr, when sshd cannot evaluate its configuration.
+# first word of the AuthorizedKeysCommand sshd would use ("none" when unset). When sshd cannot
+# evaluate its configuration it prints "error" and sshd's first error line, and fails.
 effective() {
 	users=$( { printf '%s\n' root ec2-user admin ubuntu debian centos rocky fedora; match_users; } | sort -u)
 	if ! out=$("$SSHD" -T 2>&1); then
-		printf '%s\n' "$out" | head -n 1 >&2
+		printf 'error %s\n' "$(printf '%s\n' "$out" | head -n 1 | tr -d '\r')"
 		return 1
 	fi
 	printf 'global %s\n' "$(printf '%s\n' "$out" | awk '$1 == "authorizedkeyscommand" { print $2; exit }')"
 	for u in $users; do
 		if ! out=$("$SSHD" -T -C "user=$u,host=localhost,addr=127.0.0.1" 2>&1); then
-			printf '%s\n' "$out" | head -n 1 >&2
+			printf 'error %s\n' "$(printf '%s\n' "$out" | head -n 1 | tr -d '\r')"
 			return 1
 		fi
 		printf 'user=%s %s\n' "$u" "$(printf '%s\n' "$out" | awk '$1 == "authorizedkeyscommand" { print $2; exit }')"
 	done
 }
+
+sshd_error() { printf '%s\n' "$1" | sed -n 's/^error //p'; }
 
 is_eic() { [ "$1" = "$OURS" ] || [ "$1" = "$COMPAT1" ] || [ "$1" = "$COMPAT2" ]; }
 
@@ -123,6 +125,8 @@ official_dropin() {
 take_over_official() {
 	reload_units=
 	for dir in /lib /usr/lib /etc; do
+		# With merged /usr, /lib is /usr/lib: look at each file once.
+		if [ "$dir" = /lib ] && [ "$(cd /lib 2>/dev/null && pwd -P)" = /usr/lib ]; then continue; fi
 		for unit in ssh sshd; do
 			f=$dir/systemd/system/$unit.service.d/ec2-instance-connect.conf
 			if [ ! -f "$f" ] || [ -L "$f" ]; then continue; fi
@@ -159,31 +163,41 @@ reload_sshd() {
 
 in_force() {
 	if ! eff=$(effective); then
-		log "cannot verify the wiring: sshd -T failed"
+		log "cannot verify the wiring: sshd -T failed ($(sshd_error "$eff"))"
 		return 1
 	fi
 	! printf '%s\n' "$eff" | awk -v ours="$OURS" '$2 != ours { bad = 1 } END { exit !bad }'
 }
 
+# undo_dropin removes the drop-in and, when this package created it, its directory.
+undo_dropin() {
+	rm -f "$DROPIN"
+	if [ -n "$made_dir" ]; then rmdir "$(dirname "$DROPIN")" 2>/dev/null || true; fi
+}
+
 add_dropin() {
-	mkdir -p "$(dirname "$DROPIN")"
+	made_dir=
+	[ -d "$(dirname "$DROPIN")" ] || made_dir=1
+	mkdir -p "$(dirname "$DROPIN")" "$STATE"
 	settings >"$DROPIN"
 	chmod 0644 "$DROPIN"
 	if ! err=$("$SSHD" -t 2>&1); then
-		rm -f "$DROPIN"
+		undo_dropin
 		log "removed $DROPIN again: sshd -t rejected it ($(printf '%s\n' "$err" | head -n 1))"
 		return 1
 	fi
 	if ! in_force; then
-		rm -f "$DROPIN"
+		undo_dropin
 		log "removed $DROPIN again: sshd -T does not show it in force, so $SSHD_CONFIG does not include sshd_config.d first"
 		return 1
 	fi
-	echo "dropin $DROPIN" >"$RECORD"
+	# made-dir: removal takes away the directory too, so sshd's files are as before.
+	echo "dropin $DROPIN${made_dir:+ made-dir}" >"$RECORD"
 	log "wrote $DROPIN: sshd -T now shows $OURS as the AuthorizedKeysCommand"
 }
 
 add_block() {
+	mkdir -p "$STATE"
 	cp -p "$SSHD_CONFIG" "$BACKUP"
 	tmp=$STATE/sshd_config.new
 	{ echo "$BEGIN_MARK"; settings; echo "$END_MARK"; cat "$BACKUP"; } >"$tmp"
@@ -202,14 +216,13 @@ add_block() {
 
 wire() {
 	opted_out && return 0
-	mkdir -p "$STATE"
 	if [ -f "$RECORD" ]; then
 		log "sshd already wired by this package ($(cat "$RECORD")): nothing changed"
 		return 0
 	fi
 	take_over_official
 	if ! eff=$(effective); then
-		log "sshd -T failed, so the configuration sshd enforces is unknown: sshd left untouched; fix it (sshd -t says why), then run sh $0 wire"
+		log "sshd -T failed ($(sshd_error "$eff")), so the configuration sshd enforces is unknown: sshd left untouched; fix it (sshd -t says why), then run sh $0 wire"
 		return 0
 	fi
 	foreign=$(printf '%s\n' "$eff" | while read -r ctx cmd; do
@@ -226,6 +239,8 @@ wire() {
 	fi
 	if add_dropin || add_block; then
 		reload_sshd
+	else
+		rmdir "$STATE" 2>/dev/null || true
 	fi
 }
 
@@ -243,10 +258,11 @@ unwire() {
 		log "this package did not wire sshd: nothing to undo"
 		return 0
 	fi
-	read -r kind path <"$RECORD"
+	read -r kind path extra <"$RECORD"
 	case $kind in
 	dropin)
 		rm -f "$path"
+		if [ "$extra" = made-dir ]; then rmdir "$(dirname "$path")" 2>/dev/null || true; fi
 		log "removed $path: sshd no longer asks the removed helper"
 		;;
 	block)
