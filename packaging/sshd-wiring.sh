@@ -45,18 +45,25 @@ account() {
 		log "account $CMDUSER exists: kept as it is"
 		return 0
 	fi
+	# The tools' own chatter is kept for when they fail, so the log stays one line per step.
 	if command -v systemd-sysusers >/dev/null 2>&1 && [ -f "$SYSUSERS" ]; then
-		systemd-sysusers "$SYSUSERS"
-		log "created locked system account $CMDUSER with systemd-sysusers ($SYSUSERS): sshd runs the helper as it"
+		how="systemd-sysusers ($SYSUSERS)"
+		out=$(systemd-sysusers "$SYSUSERS" 2>&1) || fail_account "$how" "$out"
 	elif command -v adduser >/dev/null 2>&1 && adduser --help 2>&1 | grep -q -- --system; then
-		adduser --system --group --no-create-home --home /nonexistent --shell /usr/sbin/nologin \
-			--disabled-password --quiet "$CMDUSER"
-		log "created locked system account $CMDUSER with adduser: sshd runs the helper as it"
+		how=adduser
+		out=$(adduser --system --group --no-create-home --home /nonexistent --shell /usr/sbin/nologin \
+			--disabled-password --quiet "$CMDUSER" 2>&1) || fail_account "$how" "$out"
 	else
-		useradd -r -M -d /nonexistent -s /sbin/nologin "$CMDUSER"
-		usermod -L "$CMDUSER"
-		log "created locked system account $CMDUSER with useradd: sshd runs the helper as it"
+		how="useradd -r and usermod -L"
+		out=$(useradd -r -M -d /nonexistent -s /sbin/nologin "$CMDUSER" 2>&1 && usermod -L "$CMDUSER" 2>&1) ||
+			fail_account "$how" "$out"
 	fi
+	log "created locked system account $CMDUSER with $how: sshd runs the helper as it"
+}
+
+fail_account() {
+	log "cannot create account $CMDUSER with $1 ($(printf '%s\n' "$2" | tr '\n' ' ')): sshd needs it to run the helper; create it as a locked system account and reinstall"
+	exit 1
 }
 
 opted_out() {
