@@ -100,11 +100,71 @@ func TestRPMScriptletsHonourTheirArgument(t *testing.T) {
 	}
 }
 
+const sysusersFile = "/usr/lib/sysusers.d/eic-agent.conf"
+
 // TestPostinstCreatesLockedCommandUser: without the account, postinst creates it as a locked
-// system account with no login shell; an existing one is kept as it is.
+// system account with no login shell, with systemd-sysusers when the package's sysusers.d
+// file is there, else with adduser; an existing one is kept, and purge leaves it.
 func TestPostinstCreatesLockedCommandUser(t *testing.T) {
-	prepareScripts(t)
-	saved := map[string][]byte{}
+	for _, tc := range []struct{ name, sysusers, tool string }{
+		{name: "with-sysusers", sysusers: "u ec2-instance-connect - \"EC2 Instance Connect\" /nonexistent /usr/sbin/nologin\n", tool: "systemd-sysusers"},
+		{name: "with-adduser", tool: "adduser"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			prepareScripts(t)
+			withoutCommandUser(t)
+			keep, err := os.ReadFile(sysusersFile)
+			if err != nil && !os.IsNotExist(err) {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() {
+				if keep == nil {
+					os.Remove(sysusersFile)
+				} else if err := os.WriteFile(sysusersFile, keep, 0o644); err != nil {
+					t.Error(err)
+				}
+			})
+			if tc.sysusers != "" {
+				write(t, map[string]string{sysusersFile: tc.sysusers})
+			} else if err := os.Remove(sysusersFile); err != nil && !os.IsNotExist(err) {
+				t.Fatal(err)
+			}
+
+			logged := script(t, nil, "deb/postinst", "configure", "")
+			if want := "created locked system account " + testenv.CommandUser + " with " + tc.tool; !strings.Contains(logged, want) {
+				t.Errorf("postinst log lacks %q:\n%s", want, logged)
+			}
+			out, err := exec.Command("getent", "passwd", testenv.CommandUser).Output()
+			if err != nil {
+				t.Fatalf("getent passwd %s: %v", testenv.CommandUser, err)
+			}
+			if f := strings.Split(strings.TrimSpace(string(out)), ":"); len(f) != 7 || !strings.HasSuffix(f[6], "nologin") {
+				t.Errorf("account %q; want a nologin shell", out)
+			}
+			shadow, err := exec.Command("getent", "shadow", testenv.CommandUser).Output()
+			if err != nil {
+				t.Fatalf("getent shadow %s: %v", testenv.CommandUser, err)
+			}
+			if f := strings.Split(string(shadow), ":"); len(f) < 2 || (f[1] != "*" && !strings.HasPrefix(f[1], "!")) {
+				t.Errorf("shadow entry %q; want a locked password (! or *)", shadow)
+			}
+
+			again := script(t, nil, "deb/postinst", "configure", "")
+			if !strings.Contains(again, "account "+testenv.CommandUser+" exists: kept") {
+				t.Errorf("second postinst does not say it kept the account:\n%s", again)
+			}
+			script(t, nil, "deb/prerm", "remove")
+			script(t, nil, "deb/postrm", "purge")
+			if err := exec.Command("getent", "passwd", testenv.CommandUser).Run(); err != nil {
+				t.Errorf("account gone after purge (%v); want it left in place, locked", err)
+			}
+		})
+	}
+}
+
+// withoutCommandUser deletes the command user for one test and puts the files back after.
+func withoutCommandUser(t *testing.T) {
+	t.Helper()
 	for _, f := range []string{"/etc/passwd", "/etc/shadow", "/etc/group", "/etc/gshadow"} {
 		b, err := os.ReadFile(f)
 		if os.IsNotExist(err) {
@@ -113,7 +173,11 @@ func TestPostinstCreatesLockedCommandUser(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		saved[f] = b
+		t.Cleanup(func() {
+			if err := os.WriteFile(f, b, 0o644); err != nil {
+				t.Error(err)
+			}
+		})
 		var kept []string
 		for _, line := range strings.SplitAfter(string(b), "\n") {
 			if !strings.HasPrefix(line, testenv.CommandUser+":") {
@@ -123,42 +187,6 @@ func TestPostinstCreatesLockedCommandUser(t *testing.T) {
 		if err := os.WriteFile(f, []byte(strings.Join(kept, "")), 0o644); err != nil {
 			t.Fatal(err)
 		}
-	}
-	t.Cleanup(func() {
-		for f, b := range saved {
-			if err := os.WriteFile(f, b, 0o644); err != nil {
-				t.Error(err)
-			}
-		}
-	})
-
-	logged := script(t, nil, "deb/postinst", "configure", "")
-	if !strings.Contains(logged, "created locked system account "+testenv.CommandUser) {
-		t.Errorf("postinst log does not say it created the account:\n%s", logged)
-	}
-	out, err := exec.Command("getent", "passwd", testenv.CommandUser).Output()
-	if err != nil {
-		t.Fatalf("getent passwd %s: %v", testenv.CommandUser, err)
-	}
-	if f := strings.Split(strings.TrimSpace(string(out)), ":"); len(f) != 7 || !strings.HasSuffix(f[6], "nologin") {
-		t.Errorf("account %q; want a nologin shell", out)
-	}
-	shadow, err := exec.Command("getent", "shadow", testenv.CommandUser).Output()
-	if err != nil {
-		t.Fatalf("getent shadow %s: %v", testenv.CommandUser, err)
-	}
-	if f := strings.Split(string(shadow), ":"); len(f) < 2 || (f[1] != "*" && !strings.HasPrefix(f[1], "!")) {
-		t.Errorf("shadow entry %q; want a locked password (! or *)", shadow)
-	}
-
-	again := script(t, nil, "deb/postinst", "configure", "")
-	if !strings.Contains(again, "account "+testenv.CommandUser+" exists: kept") {
-		t.Errorf("second postinst does not say it kept the account:\n%s", again)
-	}
-	script(t, nil, "deb/prerm", "remove")
-	script(t, nil, "deb/postrm", "purge")
-	if err := exec.Command("getent", "passwd", testenv.CommandUser).Run(); err != nil {
-		t.Errorf("account gone after purge (%v); want it left in place, locked", err)
 	}
 }
 
