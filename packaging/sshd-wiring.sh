@@ -227,7 +227,6 @@ wire() {
 		log "sshd already wired by this package ($(cat "$RECORD")): nothing changed"
 		return 0
 	fi
-	take_over_official
 	if ! eff=$(effective); then
 		log "sshd -T failed ($(sshd_error "$eff")), so the configuration sshd enforces is unknown: sshd left untouched; fix it (sshd -t says why), then run sh $0 wire"
 		return 0
@@ -240,6 +239,9 @@ wire() {
 		log "to add EC2 Instance Connect, give $OURS its own Match block or chain both commands in one wrapper; see $DOCS"
 		return 0
 	fi
+	# Only now, with no other key command to protect: an official override left in place
+	# keeps whatever it did so far, which is "change nothing" for a foreign command.
+	take_over_official
 	if ! printf '%s\n' "$eff" | awk '$2 == "none" { n = 1 } END { exit !n }'; then
 		log "sshd already uses EC2 Instance Connect's command ($(printf '%s\n' "$eff" | awk '{ print $2; exit }')), which this package provides: left as it is"
 		return 0
@@ -260,7 +262,12 @@ upgrade() {
 }
 
 unwire() {
-	opted_out && return 0
+	if opted_out; then
+		if [ -f "$RECORD" ]; then
+			log "what this package wired before the opt-out ($(cat "$RECORD")) stays: remove it yourself, the helper it names is going away"
+		fi
+		return 0
+	fi
 	if [ ! -f "$RECORD" ]; then
 		log "this package did not wire sshd: nothing to undo"
 		return 0
