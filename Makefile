@@ -54,9 +54,9 @@ vectors:
 units-check:
 	EIC_REQUIRE_SYSTEMD_ANALYZE=1 $(GO) test -count=1 -v ./systemd
 
-# Packages the end-to-end tests and the demo use. policy-rc.d keeps Debian's openssh-server
-# from starting an sshd on the host while it installs.
-E2E_PACKAGES := openssh-server openssh-client iproute2 libnss-extrausers
+# Packages the end-to-end tests and the demo use (shellcheck: the maintainer scripts' test).
+# policy-rc.d keeps Debian's openssh-server from starting an sshd on the host while it installs.
+E2E_PACKAGES := openssh-server openssh-client iproute2 libnss-extrausers shellcheck
 e2e-deps:
 	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && ! dpkg -s $(E2E_PACKAGES) >/dev/null 2>&1; then \
 	  echo "installing $(E2E_PACKAGES)"; \

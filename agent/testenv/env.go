@@ -85,6 +85,11 @@ func Start(o Options) (*Env, error) {
 	if err := os.MkdirAll(filepath.Dir(UpstreamPath), 0o755); err != nil {
 		return nil, err
 	}
+	// A host with the package installed already has the link (in the lower layer of /usr):
+	// replace it in the private overlay.
+	if err := os.Remove(UpstreamPath); err != nil && !os.IsNotExist(err) {
+		return nil, err
+	}
 	if err := os.Symlink(HelperPath, UpstreamPath); err != nil {
 		return nil, err
 	}

@@ -66,8 +66,20 @@ AuthorizedKeysCommandUser %s
 	if out, err := exec.Command("/usr/sbin/sshd", "-t", "-f", confPath).CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("sshd -t: %v: %s", err, out)
 	}
+	return startSSHD("-f", confPath)
+}
+
+// StartSystemSSHD starts sshd in the foreground on the system's own configuration
+// (/etc/ssh/sshd_config and what it includes), so a test logs in through whatever the
+// packaging scripts wired. The command line sets only where it listens, no pid file and no
+// PAM (the namespace has no PAM session setup): never anything about keys.
+func StartSystemSSHD() (*SSHD, error) {
+	return startSSHD("-o", "ListenAddress="+SSHDAddr, "-o", "PidFile=none", "-o", "UsePAM=no")
+}
+
+func startSSHD(args ...string) (*SSHD, error) {
 	s := &SSHD{log: &SyncBuffer{}, done: make(chan error, 1)}
-	s.cmd = exec.Command("/usr/sbin/sshd", "-D", "-e", "-f", confPath)
+	s.cmd = exec.Command("/usr/sbin/sshd", append([]string{"-D", "-e"}, args...)...)
 	s.cmd.Stdout, s.cmd.Stderr = s.log, s.log
 	s.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := s.cmd.Start(); err != nil {

@@ -31,7 +31,7 @@ type System struct {
 }
 
 // Prepare turns the namespace into an EC2-like host: network, fake platform files, trust
-// store, users and a private /run, /home, /etc and /usr (overlays over the host's, so the
+// store, users and a private /run, /home, /etc, /usr and /var (overlays over the host's, so the
 // host's files are seen but never changed). rootPEM becomes the whole system trust store.
 func Prepare(instanceID string, rootPEM []byte, users []User) (*System, error) {
 	if !Inside() {
@@ -46,6 +46,8 @@ func Prepare(instanceID string, rootPEM []byte, users []User) (*System, error) {
 		func() error { return os.MkdirAll("/run/sshd", 0o755) },
 		func() error { return overlay("/etc") },
 		func() error { return overlay("/usr") },
+		// Packaging scripts keep state in /var/lib.
+		func() error { return overlay("/var") },
 		func() error { return mount("tmpfs", "/home", "tmpfs", 0, "mode=0755") },
 		func() error { return fakePlatform(instanceID) },
 		func() error { return trustOnly(rootPEM) },
