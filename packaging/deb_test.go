@@ -108,45 +108,57 @@ var lintianAllowed = map[string]string{
 	"maintainer-script-empty": "placeholder maintainer scripts",
 }
 
+// lintianFinding parses "E: eic-agent: tag [pointer]".
+func lintianFinding(l string) (sev, tag string, ok bool) {
+	sev, rest, ok := strings.Cut(l, ": ")
+	if !ok || len(sev) != 1 {
+		return "", "", false
+	}
+	_, rest, _ = strings.Cut(rest, ": ")
+	tag, _, _ = strings.Cut(rest, " ")
+	return sev, tag, true
+}
+
 func TestLintian(t *testing.T) {
 	need(t, "lintian")
 	for _, a := range arches {
 		t.Run(a.deb, func(t *testing.T) {
 			// lintian exits 2 on errors; the output is judged below either way.
 			out, _ := runCode("lintian", "--no-tag-display-limit", debFile(t, a.deb))
-			checkLint(t, "lintian", out, func(l string) (string, string, bool) {
-				// "E: eic-agent: tag [pointer]"
-				sev, rest, ok := strings.Cut(l, ": ")
-				if !ok || len(sev) != 1 {
-					return "", "", false
-				}
-				_, rest, _ = strings.Cut(rest, ": ")
-				tag, _, _ := strings.Cut(rest, " ")
-				return sev, tag, true
-			}, lintianAllowed)
+			checkLint(t, "lintian", out, lintianFinding, lintianAllowed)
 		})
 	}
 }
 
-// checkLint fails on every error and every warning not in allowed; parse gives a line's
-// severity letter and tag, or false for lines that are not findings.
+// checkLint fails on every error and every warning not in allowed, and logs the warnings left.
 func checkLint(t *testing.T, tool, out string, parse func(string) (string, string, bool), allowed map[string]string) {
 	t.Helper()
+	bad, left := judge(tool, out, parse, allowed)
+	for _, l := range left {
+		t.Log(l)
+	}
+	for _, b := range bad {
+		t.Error(b)
+	}
+	if len(bad) > 0 {
+		t.Logf("%s output:\n%s", tool, out)
+	}
+}
+
+// judge sorts a linter's findings: parse gives a line's severity letter and tag, or false for
+// lines that are not findings. Errors and unexplained warnings are bad.
+func judge(tool, out string, parse func(string) (string, string, bool), allowed map[string]string) (bad, left []string) {
 	for _, l := range lines(out) {
 		sev, tag, ok := parse(l)
-		if !ok {
-			continue
-		}
 		switch {
+		case !ok:
 		case sev == "E":
-			t.Errorf("%s error: %s", tool, l)
+			bad = append(bad, fmt.Sprintf("%s error: %s", tool, l))
 		case sev == "W" && allowed[tag] == "":
-			t.Errorf("%s warning nobody explained: %s (fix it, or say why in %s's allowed list)", tool, l, tool)
+			bad = append(bad, fmt.Sprintf("%s warning nobody explained: %s (fix it, or say why in %s's allowed list)", tool, l, tool))
 		case sev == "W":
-			t.Logf("%s warning left (%s): %s", tool, allowed[tag], l)
+			left = append(left, fmt.Sprintf("%s warning left (%s): %s", tool, allowed[tag], l))
 		}
 	}
-	if t.Failed() {
-		t.Log(fmt.Sprintf("%s output:\n%s", tool, out))
-	}
+	return bad, left
 }
