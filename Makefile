@@ -118,7 +118,7 @@ packages-deps:
 
 # A missing tool fails the check (EIC_PACKAGES_REQUIRE=1), it never skips.
 packages-check: packages-deps packages
-	EIC_PACKAGES_REQUIRE=1 $(GO) test -tags packages -count=1 -v ./packaging/
+	PKG_VERSION=$(PKG_VERSION) EIC_PACKAGES_REQUIRE=1 $(GO) test -tags packages -count=1 -v ./packaging/
 
 clean:
 	rm -rf $(BIN) dist
