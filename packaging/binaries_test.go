@@ -197,3 +197,33 @@ func runBinary(t *testing.T, name string, args ...string) result {
 	}
 	return result{cmd.ProcessState.ExitCode(), stdout.String(), stderr.String()}
 }
+
+// TestCompatibilityPathsReachTheHelper: the paths existing sshd configurations name lead, in
+// the unpacked package, to the packaged helper itself (sshd resolves the link and checks the
+// target's owner and mode, which TestDebFiles holds to root:root 0755).
+func TestCompatibilityPathsReachTheHelper(t *testing.T) {
+	need(t, "dpkg-deb")
+	root := extract(t, "amd64")
+	helper := filepath.Join(root, "usr/sbin/eic-authorized-keys")
+	for _, link := range []string{"opt/aws/bin/eic_run_authorized_keys", "usr/share/ec2-instance-connect/eic_run_authorized_keys"} {
+		t.Run(link, func(t *testing.T) {
+			p := filepath.Join(root, link)
+			target, err := os.Readlink(p)
+			if err != nil {
+				t.Fatalf("%s: not a symlink: %v", link, err)
+			}
+			// Resolve inside the unpacked root, never on this machine's /.
+			if filepath.IsAbs(target) {
+				target = filepath.Join(root, target)
+			} else {
+				target = filepath.Join(filepath.Dir(p), target)
+			}
+			if target != helper {
+				t.Errorf("%s -> %s, want the packaged helper %s", link, target, helper)
+			}
+			if fi, err := os.Lstat(target); err != nil || !fi.Mode().IsRegular() {
+				t.Errorf("%s: target %s is not a regular file: %v", link, target, err)
+			}
+		})
+	}
+}
