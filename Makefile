@@ -6,7 +6,7 @@ LDFLAGS   := -s -w -X main.version=$(VERSION)
 GOFLAGS_BUILD := -trimpath -ldflags '$(LDFLAGS)'
 CMDS      := $(notdir $(wildcard cmd/*))
 
-.PHONY: help build test lint unit fuzz bench clean e2e e2e-deps demo units-check nspawn nspawn-deps vectors
+.PHONY: help build test lint unit fuzz bench clean e2e e2e-deps demo units-check nspawn nspawn-deps vectors packages packages-check packages-deps
 
 help:
 	@echo "make build   static binaries for every cmd/ into $(BIN)/"
@@ -18,6 +18,8 @@ help:
 	@echo "make e2e     (root) the end-to-end login tests with real sshd and ssh"
 	@echo "make units-check  systemd-analyze verify + security (exposure <= 2.0) of systemd/"
 	@echo "make nspawn  (root) the systemd units under a real systemd in a systemd-nspawn container"
+	@echo "make packages        .deb and .rpm for amd64 and arm64 into dist/ (go tool nfpm)"
+	@echo "make packages-check  build them and check metadata, file lists, lintian, rpmlint, shellcheck"
 
 build:
 	@mkdir -p $(BIN)
@@ -85,6 +87,38 @@ nspawn-deps:
 
 nspawn: nspawn-deps
 	EIC_NSPAWN_REQUIRE=1 $(GO) test -tags nspawn -count=1 -v ./agent/testenv/nspawn/
+
+# Packages: static binaries per GOARCH into dist/build/$arch, then nfpm.yaml per format. The
+# version comes from the nearest vX.Y.Z tag or the VERSION file (packaging/version.sh); the
+# binaries carry the same version as the packages.
+PKG_VERSION ?= $(shell sh packaging/version.sh)
+PKG_ARCHES  := amd64 arm64
+DIST        := dist
+packages:
+	@test -n "$(PKG_VERSION)" || { echo "make packages: no version; see packaging/version.sh"; exit 1; }
+	rm -rf $(DIST)
+	@mkdir -p $(DIST)/build
+	gzip -9n < packaging/changelog > $(DIST)/build/changelog.gz
+	@set -e; for arch in $(PKG_ARCHES); do \
+	  echo "== $$arch $(PKG_VERSION)"; \
+	  CGO_ENABLED=0 GOOS=linux GOARCH=$$arch $(GO) build -trimpath -ldflags '-s -w -X main.version=$(PKG_VERSION)' \
+	    -o $(DIST)/build/$$arch/ ./cmd/eic-authorized-keys ./cmd/eic-agent; \
+	  for fmt in deb rpm; do PKG_ARCH=$$arch PKG_VERSION=$(PKG_VERSION) $(GO) tool nfpm package -f nfpm.yaml -p $$fmt -t $(DIST)/; done; \
+	done
+
+# Tools packages-check runs: dpkg-deb (dpkg-dev), lintian, rpm, rpmlint, shellcheck, and
+# qemu-user-static for the arm64 binaries.
+PKG_CHECK_PACKAGES := dpkg-dev lintian rpm rpmlint shellcheck qemu-user-static
+packages-deps:
+	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && ! dpkg -s $(PKG_CHECK_PACKAGES) >/dev/null 2>&1; then \
+	  echo "installing $(PKG_CHECK_PACKAGES)"; \
+	  DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(PKG_CHECK_PACKAGES) >/dev/null; \
+	fi
+
+# A missing tool fails the check (EIC_PACKAGES_REQUIRE=1), it never skips.
+packages-check: packages-deps packages
+	PKG_VERSION=$(PKG_VERSION) EIC_PACKAGES_REQUIRE=1 $(GO) test -tags packages -count=1 -v ./packaging/
 
 clean:
 	rm -rf $(BIN) dist

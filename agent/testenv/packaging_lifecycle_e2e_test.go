@@ -72,7 +72,6 @@ func TestUpgradeKeepsWhatTheAdminChanged(t *testing.T) {
 // %postun 0, which restore every file).
 func TestRPMScriptletsHonourTheirArgument(t *testing.T) {
 	before := prepareScripts(t)
-	script(t, nil, "rpm/pre.sh", "1")
 	logged := script(t, nil, "rpm/post.sh", "1")
 	if !strings.Contains(logged, "wrote "+ourDropIn) {
 		t.Fatalf("%%post 1 did not wire sshd:\n%s", logged)
@@ -82,7 +81,6 @@ func TestRPMScriptletsHonourTheirArgument(t *testing.T) {
 	}
 	installed := snapshot(t)
 
-	script(t, nil, "rpm/pre.sh", "2")
 	script(t, nil, "rpm/post.sh", "2")
 	script(t, nil, "rpm/preun.sh", "1")
 	script(t, nil, "rpm/postun.sh", "1")
@@ -187,29 +185,5 @@ func withoutCommandUser(t *testing.T) {
 		if err := os.WriteFile(f, []byte(strings.Join(kept, "")), 0o644); err != nil {
 			t.Fatal(err)
 		}
-	}
-}
-
-// TestMaintainerScriptsPassShellcheck: POSIX sh, no warnings (make e2e-deps installs it).
-func TestMaintainerScriptsPassShellcheck(t *testing.T) {
-	if _, err := exec.LookPath("shellcheck"); err != nil {
-		t.Fatal("shellcheck not found: install it (apt-get install shellcheck; make e2e-deps does)")
-	}
-	scripts, err := filepath.Glob(filepath.Join("..", "..", "packaging", "*", "*"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	scripts = append(scripts, filepath.Join("..", "..", "packaging", "sshd-wiring.sh"))
-	var sh []string
-	for _, s := range scripts {
-		if b, err := os.ReadFile(s); err == nil && strings.HasPrefix(string(b), "#!/bin/sh") {
-			sh = append(sh, s)
-		}
-	}
-	if len(sh) < 9 {
-		t.Fatalf("found %d shell scripts in packaging/ (%v); want the library and 8 maintainer scripts", len(sh), sh)
-	}
-	if out, err := exec.Command("shellcheck", append([]string{"-s", "sh"}, sh...)...).CombinedOutput(); err != nil {
-		t.Errorf("shellcheck: %v\n%s", err, out)
 	}
 }
