@@ -3,6 +3,8 @@
 package packaging
 
 import (
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -135,11 +137,52 @@ func TestRpmlint(t *testing.T) {
 	for _, a := range arches {
 		t.Run(a.rpm, func(t *testing.T) {
 			// rpmlint exits non-zero on errors; the output is judged below either way.
-			out, _ := runCode("rpmlint", "-c", "rpmlint.toml", rpmFile(t, a.rpm))
+			out, _ := rpmlintConfined(t, rpmFile(t, a.rpm))
 			checkLint(t, "rpmlint", out, rpmlintFinding, rpmlintAllowed)
 			if !strings.Contains(out, "1 packages and 0 specfiles checked") {
 				t.Errorf("rpmlint did not check the package:\n%s", out)
 			}
 		})
 	}
+}
+
+// confineRpmlint runs rpmlint in a chroot onto a throwaway overlay of the root filesystem.
+// rpmlint unpacks the payload with cpio, and nfpm's rpms name their files with absolute
+// paths, which cpio writes where they say: run plainly, rpmlint installs the package's files
+// onto the machine running the test.
+const confineRpmlint = `set -e
+t=$(mktemp -d)
+mount -t tmpfs tmpfs "$t"
+mkdir "$t/upper" "$t/work" "$t/root"
+mount -t overlay overlay -o "lowerdir=/,upperdir=$t/upper,workdir=$t/work" "$t/root"
+mount --rbind /proc "$t/root/proc"
+mount --rbind /dev "$t/root/dev"
+mount -t tmpfs tmpfs "$t/root/tmp"
+cp "$1" "$t/root/tmp/$(basename "$1")"
+cp "$2" "$t/root/tmp/rpmlint.toml"
+exec chroot "$t/root" sh -c 'cd /tmp && exec rpmlint -c rpmlint.toml "$1"' sh "$(basename "$1")"
+`
+
+// rpmlintConfined runs rpmlint on the rpm at path (see confineRpmlint). It needs root, as the
+// packages check does anyway.
+func rpmlintConfined(t *testing.T, path string) (string, error) {
+	t.Helper()
+	need(t, "unshare")
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := filepath.Abs("rpmlint.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A file of the payload no other package has: present afterwards only if rpmlint wrote the
+	// payload onto this machine.
+	const marker = "/usr/share/eic-agent/sshd-wiring.sh"
+	_, before := os.Lstat(marker)
+	out, err := runCode("unshare", "--mount", "--propagation", "private", "sh", "-c", confineRpmlint, "sh", abs, cfg)
+	if _, after := os.Lstat(marker); before != nil && after == nil {
+		t.Errorf("rpmlint wrote the package's files onto this machine (%s appeared)", marker)
+	}
+	return out, err
 }
