@@ -10,7 +10,7 @@ CMDS      := $(notdir $(wildcard cmd/*))
 
 help:
 	@echo "make build   static binaries for every cmd/ into $(BIN)/"
-	@echo "make test    gofmt, go vet and go test -race ./... (what CI runs)"
+	@echo "make test    gofmt, go vet and go test -race ./..."
 	@echo "make fuzz    run each fuzz target for FUZZTIME (default 20s)"
 	@echo "make bench   benchmarks with -benchmem"
 	@echo "make vectors regenerate the OpenSSL-made signer and key bundle test vectors (commit them)"
@@ -20,6 +20,7 @@ help:
 	@echo "make nspawn  (root) the systemd units under a real systemd in a systemd-nspawn container"
 	@echo "make packages        .deb and .rpm for amd64 and arm64 into dist/ (go tool nfpm)"
 	@echo "make packages-check  build them and check metadata, file lists, lintian, rpmlint, shellcheck"
+	@echo "CI (.ci/run) runs: make test, units-check, packages-check, e2e, nspawn"
 
 build:
 	@mkdir -p $(BIN)
