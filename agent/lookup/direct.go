@@ -13,7 +13,6 @@ import (
 	"github.com/eic-agent/eic-agent/agent/bundle"
 	"github.com/eic-agent/eic-agent/agent/config"
 	"github.com/eic-agent/eic-agent/agent/imds"
-	"github.com/eic-agent/eic-agent/agent/keys"
 	"github.com/eic-agent/eic-agent/agent/nss"
 	"github.com/eic-agent/eic-agent/agent/platform"
 	"github.com/eic-agent/eic-agent/agent/signer"
@@ -87,7 +86,7 @@ func (d *Direct) Identity(ctx context.Context) (Identity, error) {
 }
 
 // Bundle fetches and parses the user's key bundle. A direct fetch is always fresh.
-func (d *Direct) Bundle(ctx context.Context, user string, _ *keys.Fingerprint, _ *Bundle) (*Bundle, error) {
+func (d *Direct) Bundle(ctx context.Context, user string, _ *Bundle) (*Bundle, error) {
 	body, err := d.IMDS().Keys(ctx, user)
 	if errors.Is(err, imds.ErrNotFound) {
 		return &Bundle{}, nil

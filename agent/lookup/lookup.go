@@ -42,14 +42,15 @@ type Source interface {
 	// Bundle returns the user's key blocks. stale, when not nil, is a bundle this login judged
 	// and found wanting while it may predate a key pushed just before (Bundle.MayBeStale): the
 	// source then returns one fetched after it.
-	Bundle(ctx context.Context, user string, fp *keys.Fingerprint, stale *Bundle) (*Bundle, error)
+	Bundle(ctx context.Context, user string, stale *Bundle) (*Bundle, error)
 	// Signer returns a signer trusted now. A refusal is an error that says why.
 	Signer(ctx context.Context) (*signer.Signer, error)
 	// Recheck is asked when blocks of b failed their signature under sg (bad holds a digest of
 	// each): the signer may have rotated since it was verified. It returns sg when nothing
 	// changed (or the chain could not be fetched: the source logs that, and sg's verdicts
 	// stand), a newly verified signer when the chain changed, and an error only when the signer
-	// is now refused.
+	// is now refused. Given a new signer, it is asked once more about the blocks that still fail
+	// with that one.
 	Recheck(ctx context.Context, sg *signer.Signer, b *Bundle, bad [][32]byte) (*signer.Signer, error)
 }
 
@@ -66,8 +67,7 @@ type Bundle struct {
 	Blocks []bundle.Block
 	Found  bool // false: IMDS has no keys for the user
 	// MayBeStale: the bundle may predate a key pushed just before the login (it comes from a
-	// fetch another login started, or from memory). Login asks for a newer one when it accepts
-	// nothing from it.
+	// fetch another login started). Login asks for a newer one when it accepts nothing from it.
 	MayBeStale bool
 	// Handle is the source's own, for its bookkeeping.
 	Handle any
@@ -99,13 +99,13 @@ func Login(ctx context.Context, src Source, q Query, now func() time.Time) (Resu
 		res.Outcome, res.Detail = NotEC2, id.Reason
 		return res, nil
 	}
-	b, err := src.Bundle(ctx, q.User, q.Fingerprint, nil)
+	b, err := src.Bundle(ctx, q.User, nil)
 	if err != nil {
 		return res, err
 	}
 	out, err := judgeBundle(ctx, src, res, id, b, q.Fingerprint, now)
 	if err == nil && b.MayBeStale && (q.Fingerprint == nil || len(out.Accepted) == 0) {
-		if b, err = src.Bundle(ctx, q.User, q.Fingerprint, b); err != nil {
+		if b, err = src.Bundle(ctx, q.User, b); err != nil {
 			return res, err
 		}
 		out, err = judgeBundle(ctx, src, res, id, b, q.Fingerprint, now)

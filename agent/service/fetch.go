@@ -30,7 +30,7 @@ func (s *Service) fetch(user string, prev *keyFetch) (*keyFetch, bool) {
 		return f, true
 	}
 	return g.start(s, user, func(ctx context.Context) (fetched, error) {
-		b, err := s.direct.Bundle(ctx, user, nil, nil)
+		b, err := s.direct.Bundle(ctx, user, nil)
 		return fetched{bundle: b, seq: s.seq.Add(1), at: s.now()}, err
 	}, nil), false
 }

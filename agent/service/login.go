@@ -66,7 +66,7 @@ func (w *warmLogin) Identity(ctx context.Context) (lookup.Identity, error) { ret
 // Bundle joins the fetch in flight for the user, or starts one. A joined fetch may have started
 // before a key pushed just before this login, so its bundle may be stale: asked again with it,
 // Bundle joins only a fetch started after it.
-func (w *warmLogin) Bundle(ctx context.Context, user string, _ *keys.Fingerprint, stale *lookup.Bundle) (*lookup.Bundle, error) {
+func (w *warmLogin) Bundle(ctx context.Context, user string, stale *lookup.Bundle) (*lookup.Bundle, error) {
 	var prev *keyFetch
 	if stale != nil {
 		prev, _ = stale.Handle.(*keyFetch)
@@ -165,7 +165,7 @@ func (m *memoryLogin) UserExists(context.Context, string) (bool, error) { return
 
 func (m *memoryLogin) Identity(context.Context) (lookup.Identity, error) { return m.id, nil }
 
-func (m *memoryLogin) Bundle(context.Context, string, *keys.Fingerprint, *lookup.Bundle) (*lookup.Bundle, error) {
+func (m *memoryLogin) Bundle(context.Context, string, *lookup.Bundle) (*lookup.Bundle, error) {
 	return &lookup.Bundle{Blocks: m.blocks, Found: true}, nil
 }
 

@@ -115,7 +115,7 @@ func (s *saved) Identity(context.Context) (lookup.Identity, error) {
 	return lookup.Identity{OnEC2: true, InstanceID: s.instanceID}, nil
 }
 
-func (s *saved) Bundle(context.Context, string, *keys.Fingerprint, *lookup.Bundle) (*lookup.Bundle, error) {
+func (s *saved) Bundle(context.Context, string, *lookup.Bundle) (*lookup.Bundle, error) {
 	if s.bundleErr != nil {
 		return nil, fmt.Errorf("key bundle: %w", s.bundleErr)
 	}
