@@ -7,12 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/http/httptest"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"sync"
 	"syscall"
@@ -59,46 +56,26 @@ var (
 )
 
 type fixture struct {
-	emu      *emulator.Emulator
-	dir      string
-	socket   string
-	config   string
-	user     string
-	endpoint string
-	ca       string
+	in     *testenv.Instance
+	emu    *emulator.Emulator
+	dir    string
+	socket string
+	config string
+	user   string
 }
 
 // newFixture starts the emulator and writes a config whose service runs as the current user,
 // on a socket in a short temp dir (unix socket paths are limited to 108 bytes).
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	me, err := user.Current()
-	if err != nil {
-		t.Skipf("no current user: %v", err)
-	}
-	if !regexp.MustCompile(`^[a-z_][a-z0-9_-]{0,31}$`).MatchString(me.Username) {
-		t.Skipf("current user %q is not a valid service.user", me.Username)
-	}
+	me := testenv.ServiceUser(t)
 	pkiOnce.Do(func() { pkiVal, pkiErr = pki.New(pki.Options{}) })
 	if pkiErr != nil {
 		t.Fatal(pkiErr)
 	}
-	emu, err := emulator.New(emulator.Config{PKI: pkiVal})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(emu)
-	t.Cleanup(func() { emu.Close(); srv.Close() })
-	dir, err := os.MkdirTemp("", "eic")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	f := &fixture{emu: emu, dir: dir, socket: filepath.Join(dir, "run", "agent.sock"), user: me.Username}
-	ca := f.write(t, "ca.pem", string(emu.RootPEM()))
-	f.write(t, "sys/devices/virtual/dmi/id/board_asset_tag", emu.InstanceID()+"\n")
-	f.config = f.write(t, "config.toml", f.configText(srv.URL, ca, "3s", "1s"))
-	f.endpoint, f.ca = srv.URL, ca
+	in := testenv.NewInstance(t, pkiVal)
+	f := &fixture{in: in, emu: in.Emu, dir: in.Dir, socket: filepath.Join(in.Dir, "run", "agent.sock"), user: me}
+	f.config = f.write(t, "config.toml", f.configText(in.URL, in.CA, "3s", "1s"))
 	return f
 }
 
@@ -106,7 +83,7 @@ func newFixture(t *testing.T) *fixture {
 // a request at IMDS on purpose and must not see it time out first.
 func (f *fixture) slowIMDS(t *testing.T) {
 	t.Helper()
-	f.write(t, "config.toml", f.configText(f.endpoint, f.ca, "10s", "5s"))
+	f.write(t, "config.toml", f.configText(f.in.URL, f.in.CA, "10s", "5s"))
 }
 
 func (f *fixture) configText(endpoint, ca, deadline, requestTimeout string) string {
@@ -126,19 +103,11 @@ level = "debug"
 [service]
 socket = %q
 user = %q
-`, deadline, endpoint, requestTimeout, ca, filepath.Join(f.dir, "sys"), f.socket, f.user)
+`, deadline, endpoint, requestTimeout, ca, f.in.Sys, f.socket, f.user)
 }
 
 func (f *fixture) write(t *testing.T, rel, content string) string {
-	t.Helper()
-	p := filepath.Join(f.dir, rel)
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return p
+	return f.in.Write(t, rel, content)
 }
 
 // push pushes a fresh Ed25519 key for testUser and returns its fingerprint.

@@ -6,10 +6,8 @@ import (
 	"crypto/rand"
 	"fmt"
 	"net"
-	"net/http/httptest"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -19,7 +17,6 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
-	"github.com/eic-agent/eic-agent/agent/config"
 	"github.com/eic-agent/eic-agent/agent/emulator"
 	"github.com/eic-agent/eic-agent/agent/emulator/pki"
 	"github.com/eic-agent/eic-agent/agent/testenv"
@@ -143,42 +140,13 @@ type warmService struct {
 // and answers it once so the signer is verified and the key is in the service's memory.
 func startWarmService(b *testing.B, bins startupBins) *warmService {
 	b.Helper()
-	me, err := user.Current()
-	if err != nil {
-		b.Skipf("no current user to run eic-agent as: %v", err)
-	}
-	if _, err := config.Parse(fmt.Appendf(nil, "[service]\nuser = %q\n", me.Username), "probe"); err != nil {
-		b.Skipf("eic-agent cannot run as the current user %q: %v", me.Username, err)
-	}
+	me := testenv.ServiceUser(b)
 	p, err := pki.New(pki.Options{})
 	if err != nil {
 		b.Fatal(err)
 	}
-	emu, err := emulator.New(emulator.Config{PKI: p})
-	if err != nil {
-		b.Fatal(err)
-	}
-	srv := httptest.NewServer(emu)
-	b.Cleanup(func() { emu.Close(); srv.Close() })
-
-	// A short directory: a unix socket path has at most 107 bytes.
-	dir, err := os.MkdirTemp("", "eab")
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { os.RemoveAll(dir) })
-	write := func(rel, content string) string {
-		path := filepath.Join(dir, rel)
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			b.Fatal(err)
-		}
-		if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
-			b.Fatal(err)
-		}
-		return path
-	}
-	ca := write("ca.pem", string(emu.RootPEM()))
-	write("sys/devices/virtual/dmi/id/board_asset_tag", emu.InstanceID()+"\n")
+	in := testenv.NewInstance(b, p)
+	emu, dir, write := in.Emu, in.Dir, func(rel, content string) string { return in.Write(b, rel, content) }
 	// The shipped defaults but for where things are; the log goes to stderr, which the
 	// benchmark discards, so that the figures do not depend on this machine's journald.
 	cfg := write("config.toml", fmt.Sprintf(`[imds]
@@ -194,7 +162,7 @@ target = "stderr"
 [service]
 socket = %q
 user = %q
-`, srv.URL, ca, filepath.Join(dir, "sys"), filepath.Join(dir, "run", "agent.sock"), me.Username))
+`, in.URL, in.CA, in.Sys, filepath.Join(dir, "run", "agent.sock"), me))
 
 	startAgent(b, bins.agent, cfg, dir)
 
