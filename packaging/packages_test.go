@@ -127,6 +127,7 @@ var payload = []string{
 	"-rw-r--r-- root:root /usr/share/doc/eic-agent/README.md",
 	"-rw-r--r-- root:root /usr/share/doc/eic-agent/changelog.gz",
 	"-rwxr-xr-x root:root /usr/share/eic-agent/sshd-wiring.sh",
+	"-rwxr-xr-x root:root /usr/share/eic-agent/systemd-units.sh",
 	"l root:root /usr/share/ec2-instance-connect/eic_run_authorized_keys -> ../../sbin/eic-authorized-keys",
 }
 

@@ -22,6 +22,7 @@ import (
 
 const (
 	wiringLib  = "/usr/share/eic-agent/sshd-wiring.sh"
+	unitsLib   = "/usr/share/eic-agent/systemd-units.sh"
 	ourDropIn  = "/etc/ssh/sshd_config.d/00-eic-agent.conf"
 	sshdConfig = "/etc/ssh/sshd_config"
 	stateDir   = "/var/lib/eic-agent"
@@ -39,6 +40,18 @@ const (
 
 const mainWithInclude = "Include /etc/ssh/sshd_config.d/*.conf\nKbdInteractiveAuthentication no\nUsePAM yes\nSubsystem sftp /usr/lib/openssh/sftp-server\n"
 const mainWithoutInclude = "KbdInteractiveAuthentication no\nUsePAM yes\nSubsystem sftp /usr/lib/openssh/sftp-server\n"
+
+// installScripts puts the scripts the maintainer scripts run where the packages install them.
+// No systemd runs here, so systemd-units.sh only logs what it could not do; the booted
+// containers (agent/testenv/nspawn) check the units' side.
+func installScripts(t *testing.T) {
+	t.Helper()
+	for src, dst := range map[string]string{"sshd-wiring.sh": wiringLib, "systemd-units.sh": unitsLib} {
+		if err := testenv.Install(filepath.Join("..", "..", "packaging", src), dst); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
 
 // watched are the trees the scripts may touch; a snapshot maps each path to its mode and bytes.
 var watched = []string{"/etc/ssh", "/etc/eic-agent", stateDir, "/usr/lib/systemd/system/ssh.service.d", "/usr/lib/systemd/system/sshd.service.d"}
@@ -205,9 +218,7 @@ func TestMaintainerScriptsWireSSHD(t *testing.T) {
 	if skipReason != "" {
 		t.Skip(skipReason)
 	}
-	if err := testenv.Install(filepath.Join("..", "..", "packaging", "sshd-wiring.sh"), wiringLib); err != nil {
-		t.Fatal(err)
-	}
+	installScripts(t)
 	base := snapshot(t)
 	tests := []struct {
 		name  string

@@ -8,7 +8,6 @@ package testenv_test
 import (
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -22,9 +21,7 @@ func prepareScripts(t *testing.T) map[string]string {
 	if skipReason != "" {
 		t.Skip(skipReason)
 	}
-	if err := testenv.Install(filepath.Join("..", "..", "packaging", "sshd-wiring.sh"), wiringLib); err != nil {
-		t.Fatal(err)
-	}
+	installScripts(t)
 	base := snapshot(t)
 	t.Cleanup(func() { restore(t, base) })
 	if err := os.RemoveAll("/etc/ssh/sshd_config.d"); err != nil {

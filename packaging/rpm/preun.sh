@@ -3,4 +3,5 @@
 # new %post and must undo nothing.
 if [ "${1:-0}" -eq 0 ]; then
 	sh /usr/share/eic-agent/sshd-wiring.sh unwire
+	sh /usr/share/eic-agent/systemd-units.sh remove
 fi
