@@ -6,6 +6,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -71,7 +73,7 @@ func (d *Doctor) IMDS(ctx context.Context) Check {
 	if why := d.inContainer(); why != "" {
 		hints = append(hints, "this runs in a container ("+why+"): allow the token one more hop with aws ec2 modify-instance-metadata-options --http-put-response-hop-limit 2")
 	}
-	if d.o.Config.IMDS.Endpoint == "" && d.o.Config.IMDS.EndpointMode != "ipv6" && d.ipv6Only() {
+	if ipv4Endpoint(endpoint) && d.ipv6Only() {
 		hints = append(hints, "this host has an IPv6 default route and no IPv4 one: set imds.endpoint_mode = \"ipv6\" to use http://[fd00:ec2::254] (and enable the IPv6 endpoint: --http-protocol-ipv6 enabled)")
 	}
 	if len(hints) > 0 {
@@ -116,6 +118,17 @@ func (d *Doctor) Clock(ctx context.Context) Check {
 		return warn(c, detail, remedy)
 	}
 	return ok(c, detail)
+}
+
+// ipv4Endpoint reports whether the endpoint's host is an IPv4 address (the default one, or
+// another given as imds.endpoint), which an IPv6-only host cannot reach.
+func ipv4Endpoint(endpoint string) bool {
+	u, err := url.Parse(endpoint)
+	if err != nil {
+		return false
+	}
+	ip, err := netip.ParseAddr(u.Hostname())
+	return err == nil && ip.Is4()
 }
 
 // inContainer names the evidence that this runs in a container, or "" for none.

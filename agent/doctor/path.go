@@ -64,6 +64,8 @@ func unsafe(path string, st fs.FileInfo) string {
 		return path + " has no owner information"
 	case sys.Uid != 0:
 		return fmt.Sprintf("%s is owned by uid %d, not root", path, sys.Uid)
+	case st.Mode().Perm()&0o022 == 0o022:
+		return fmt.Sprintf("%s is group- and world-writable (mode %04o)", path, st.Mode().Perm())
 	case st.Mode().Perm()&0o020 != 0:
 		return fmt.Sprintf("%s is group-writable (mode %04o)", path, st.Mode().Perm())
 	case st.Mode().Perm()&0o002 != 0:

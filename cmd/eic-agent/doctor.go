@@ -23,7 +23,7 @@ bad usage or configuration.
 func runDoctor(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("eic-agent doctor", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.Usage = func() { _, _ = io.WriteString(stderr, doctorUsage); fs.PrintDefaults() }
+	fs.Usage = func() {} // printed below: --help to stdout, a usage error to stderr
 	configPath := fs.String("config", "", "config file (default "+config.DefaultPath+")")
 	user := fs.String("user", doctor.DefaultUser, "the OS user whose login to diagnose")
 	asJSON := fs.Bool("json", false, "print a JSON array of {name, status, detail, remedy}")
@@ -31,8 +31,12 @@ func runDoctor(args []string, stdout, stderr io.Writer) int {
 	sshd := fs.String("sshd", doctor.DefaultSSHD, "the sshd binary")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
+			fs.SetOutput(stdout)
+			_, _ = io.WriteString(stdout, doctorUsage)
+			fs.PrintDefaults()
 			return exitOK
 		}
+		_, _ = io.WriteString(stderr, doctorUsage)
 		return exitUsage
 	}
 	if fs.NArg() != 0 {
