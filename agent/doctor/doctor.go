@@ -49,7 +49,8 @@ func (s Status) MarshalText() ([]byte, error) {
 	return []byte(statusNames[s]), nil
 }
 
-// Check is one line of the checklist. The JSON field names are stable (docs/doctor.md).
+// Check is one line of the checklist. The JSON field names and check names are stable (README,
+// "Diagnose a login: eic-agent doctor").
 type Check struct {
 	// Name is the check's stable name: sshd, command-path, command-user, platform, imds,
 	// clock, signer, service, logs.
