@@ -28,7 +28,8 @@ type Config struct {
 	Domain     string // default "amazonaws.com"
 	// PKI signs bundles and staples; default: a fresh hierarchy for Region and Domain.
 	PKI *pki.PKI
-	// Now is the emulator's clock for token expiry, key expiry and staple times; default time.Now.
+	// Now is the emulator's clock for token expiry, key expiry, staple times and the Date header;
+	// default time.Now.
 	Now func() time.Time
 	// KeyTTL is how long a pushed key stays (default 60s, as the service does).
 	KeyTTL time.Duration

@@ -33,6 +33,9 @@ func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	p := e.pki
 	out := reply{w: w, r: r, drip: f.SlowDrip, ticks: e.dripTicks, closed: e.closed}
 	e.mu.Unlock()
+	// IMDS sends its own time, as net/http would; from the emulator's clock, so a test can
+	// play an instance whose clock is off (eic-agent doctor compares against it).
+	w.Header().Set("Date", e.cfg.Now().UTC().Format(http.TimeFormat))
 
 	if f.Hang {
 		select {

@@ -132,10 +132,14 @@ func (c *Client) Get(ctx context.Context, path string) ([]byte, error) {
 }
 
 func (c *Client) get(ctx context.Context, path string) ([]byte, error) {
+	return c.getRecorded(ctx, path, &recorder{})
+}
+
+// getRecorded is get with the caller's recorder, which holds the last exchange afterwards.
+func (c *Client) getRecorded(ctx context.Context, path string, rec *recorder) ([]byte, error) {
 	if c.err != nil {
 		return nil, c.err
 	}
-	rec := &recorder{}
 	out, err := c.sdk.GetMetadata(withRecorder(ctx, rec), &sdkimds.GetMetadataInput{Path: path})
 	if err != nil {
 		return nil, c.classify(ctx, "meta-data/"+path, rec, err)

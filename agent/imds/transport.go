@@ -43,8 +43,9 @@ func newHTTPClient(timeout time.Duration, maxBody int64) *http.Client {
 type exchange struct {
 	method string
 	path   string
-	status int   // 0 when there was no answer
-	err    error // transport error
+	status int    // 0 when there was no answer
+	err    error  // transport error
+	date   string // the answer's Date header, for the clock check of eic-agent doctor
 }
 
 // recorder watches one call's round trips. The SDK wraps token failures in an error type
@@ -91,7 +92,7 @@ func (t *capTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if rec != nil {
 		x := exchange{method: req.Method, path: req.URL.Path, err: err}
 		if resp != nil {
-			x.status = resp.StatusCode
+			x.status, x.date = resp.StatusCode, resp.Header.Get("Date")
 		}
 		rec.record(x)
 	}

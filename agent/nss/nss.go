@@ -66,15 +66,23 @@ func UserExists(ctx context.Context, cfg Config, user string) (bool, error) {
 	if cfg.Getent == None {
 		return true, nil
 	}
+	_, found, err := query(ctx, cfg, "passwd", user)
+	return found, err
+}
+
+// query runs getent DATABASE -- NAME and returns the first line of its answer when it is the
+// entry for exactly name (found), nothing when getent exits 2 (not found), and an error
+// otherwise. The name must have passed CheckName.
+func query(ctx context.Context, cfg Config, database, name string) (line []byte, found bool, err error) {
 	getent, err := resolve(cfg.Getent)
 	if err != nil {
-		return false, err
+		return nil, false, err
 	}
 
 	runCtx, grace, cancel := withGrace(ctx)
 	defer cancel()
 	out := &cappedBuffer{max: MaxOutput}
-	cmd := exec.Command(getent, "passwd", "--", user)
+	cmd := exec.Command(getent, database, "--", name)
 	cmd.Env = []string{} // non-nil and empty: inherit nothing
 	cmd.Stdin = nil
 	cmd.Stdout = out
@@ -85,26 +93,26 @@ func UserExists(ctx context.Context, cfg Config, user string) (bool, error) {
 	var exitErr *exec.ExitError
 	switch {
 	case errors.Is(runCtx.Err(), context.DeadlineExceeded):
-		return false, fmt.Errorf("getent %s passwd %q: no answer before the deadline; killed it and everything it started: %w", getent, user, runCtx.Err())
+		return nil, false, fmt.Errorf("getent %s %s %q: no answer before the deadline; killed it and everything it started: %w", getent, database, name, runCtx.Err())
 	case runCtx.Err() != nil:
-		return false, fmt.Errorf("getent %s passwd %q: %w", getent, user, runCtx.Err())
+		return nil, false, fmt.Errorf("getent %s %s %q: %w", getent, database, name, runCtx.Err())
 	case out.overflow:
-		return false, fmt.Errorf("getent %s passwd %q: output larger than %d bytes", getent, user, MaxOutput)
+		return nil, false, fmt.Errorf("getent %s %s %q: output larger than %d bytes", getent, database, name, MaxOutput)
 	case errors.As(err, &exitErr) && exitErr.ExitCode() == 2:
-		return false, nil
+		return nil, false, nil
 	case err != nil:
-		return false, fmt.Errorf("getent %s passwd %q: %w", getent, user, err)
+		return nil, false, fmt.Errorf("getent %s %s %q: %w", getent, database, name, err)
 	}
 
-	line, _, _ := bytes.Cut(out.buf.Bytes(), []byte("\n"))
-	name, _, ok := bytes.Cut(line, []byte(":"))
+	line, _, _ = bytes.Cut(out.buf.Bytes(), []byte("\n"))
+	got, _, ok := bytes.Cut(line, []byte(":"))
 	if !ok {
-		return false, fmt.Errorf("getent %s passwd %q: exit 0 but no passwd entry in its output", getent, user)
+		return nil, false, fmt.Errorf("getent %s %s %q: exit 0 but no %s entry in its output", getent, database, name, database)
 	}
-	if string(name) != user {
-		return false, fmt.Errorf("getent %s passwd %q: answered for user %q; refusing a name that differs from the one asked", getent, user, truncate(string(name)))
+	if string(got) != name {
+		return nil, false, fmt.Errorf("getent %s %s %q: answered for %s %q; refusing a name that differs from the one asked", getent, database, name, what(database), truncate(string(got)))
 	}
-	return true, nil
+	return line, true, nil
 }
 
 // withGrace returns ctx with its deadline moved killGrace earlier (at most a
@@ -172,4 +180,12 @@ func truncate(s string) string {
 		return s[:64] + "..."
 	}
 	return s
+}
+
+// what names the kind of entry a database holds, for errors.
+func what(database string) string {
+	if database == "passwd" {
+		return "user"
+	}
+	return database + " entry"
 }

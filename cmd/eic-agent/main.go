@@ -36,6 +36,7 @@ const (
 )
 
 const usage = `usage: eic-agent run [--config FILE]
+       eic-agent doctor [--config FILE] [--user NAME] [--json]
        eic-agent version
 
 run serves EC2 Instance Connect key lookups for eic-authorized-keys on a unix socket
@@ -57,6 +58,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return exitOK
 	case "run":
 		return runService(args[1:], stderr)
+	case "doctor":
+		return runDoctor(args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		_, _ = io.WriteString(stdout, usage)
 		return exitOK
