@@ -36,6 +36,8 @@ const (
 )
 
 const usage = `usage: eic-agent run [--config FILE]
+       eic-agent logins [--since TIME] [--until TIME] [--user NAME] [--json] [--source journal|FILE]
+       eic-agent capture --user NAME --out DIR [--config FILE]
        eic-agent version
 
 run serves EC2 Instance Connect key lookups for eic-authorized-keys on a unix socket
@@ -57,6 +59,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return exitOK
 	case "run":
 		return runService(args[1:], stderr)
+	case "logins":
+		return runLogins(args[1:], stdout, stderr)
+	case "capture":
+		return runCapture(args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		_, _ = io.WriteString(stdout, usage)
 		return exitOK
