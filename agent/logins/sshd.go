@@ -42,8 +42,8 @@ func ParseAccepted(msg string) (Accepted, error) {
 		return Accepted{}, fmt.Errorf("sshd line %q: user name is empty, too long or has control characters", clip(msg))
 	}
 	addr, err := netip.ParseAddr(f[5])
-	if err != nil {
-		return Accepted{}, fmt.Errorf("sshd line %q: source address: %w", clip(msg), err)
+	if err != nil || addr.String() != f[5] {
+		return Accepted{}, fmt.Errorf("sshd line %q: source address %q is not an IP address as sshd prints one", clip(msg), f[5])
 	}
 	a.Addr = addr
 	port, err := strconv.ParseUint(f[7], 10, 16)
