@@ -37,6 +37,8 @@ const (
 
 const usage = `usage: eic-agent run [--config FILE]
        eic-agent doctor [--config FILE] [--user NAME] [--json]
+       eic-agent logins [--since TIME] [--until TIME] [--user NAME] [--json] [--source journal|FILE]
+       eic-agent capture --user NAME --out DIR [--config FILE]
        eic-agent version
 
 run serves EC2 Instance Connect key lookups for eic-authorized-keys on a unix socket
@@ -60,6 +62,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return runService(args[1:], stderr)
 	case "doctor":
 		return runDoctor(args[1:], stdout, stderr)
+	case "logins":
+		return runLogins(args[1:], stdout, stderr)
+	case "capture":
+		return runCapture(args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		_, _ = io.WriteString(stdout, usage)
 		return exitOK
