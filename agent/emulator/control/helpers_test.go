@@ -27,9 +27,29 @@ type fixture struct {
 	ctl   *httptest.Server
 	cl    *Client
 	creds Credentials
-	// clock is the control API's clock for X-Amz-Date; it starts at the real time, which is
-	// what the SDK signs with.
-	clock *testkit.Clock
+	// clock is the control API's clock for X-Amz-Date: the real time, which is what the SDK
+	// signs with, moved by Advance.
+	clock *offsetClock
+}
+
+// offsetClock is the real clock moved by an offset. A frozen clock would not do: the SDK
+// signs with the real time, which goes on while the test runs.
+type offsetClock struct {
+	mu sync.Mutex
+	d  time.Duration
+}
+
+func (c *offsetClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return time.Now().Add(c.d)
+}
+
+// Advance moves the clock by d (backwards when d is negative).
+func (c *offsetClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.d += d
 }
 
 func newFixture(t *testing.T) *fixture {
@@ -52,7 +72,7 @@ func newFixtureWith(t *testing.T, creds Credentials) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	clock := testkit.NewClock(time.Now())
+	clock := &offsetClock{}
 	h := NewHandler(emu, HandlerConfig{Credentials: creds, Now: clock.Now})
 	f := &fixture{emu: emu, imds: httptest.NewServer(emu), ctl: httptest.NewServer(h), creds: creds, clock: clock}
 	t.Cleanup(f.imds.Close)
