@@ -1,6 +1,7 @@
 package control
 
 import (
+	"bytes"
 	"crypto/x509"
 	"encoding/json"
 	"errors"
@@ -16,13 +17,28 @@ import (
 	"github.com/eic-agent/eic-agent/agent/emulator/pki"
 )
 
-// NewHandler returns the control API for e. logf, when not nil, receives one line for each
-// change made through it (push, revoke, rotate, faults, staple certs form, counter reset).
-func NewHandler(e *emulator.Emulator, logf func(format string, args ...any)) http.Handler {
-	if logf == nil {
-		logf = func(string, ...any) {}
+// HandlerConfig configures the control API. Zero values mean the documented defaults.
+type HandlerConfig struct {
+	// Logf, when not nil, receives one line for each change made through the API (push,
+	// revoke, rotate, faults, staple certs form, counter reset).
+	Logf func(format string, args ...any)
+	// Credentials are what SendSSHPublicKey requests (POST /) must be signed with (SigV4,
+	// service ec2-instance-connect, the emulator's region). Zero: POST / refuses every
+	// request with AuthException; the control API's own routes never need them.
+	Credentials Credentials
+	// Now is the clock a request's X-Amz-Date is checked against; default the emulator's.
+	Now func() time.Time
+}
+
+// NewHandler returns the control API for e.
+func NewHandler(e *emulator.Emulator, cfg HandlerConfig) http.Handler {
+	if cfg.Logf == nil {
+		cfg.Logf = func(string, ...any) {}
 	}
-	s := &server{emu: e, logf: logf}
+	if cfg.Now == nil {
+		cfg.Now = e.Now
+	}
+	s := &server{emu: e, logf: cfg.Logf, creds: cfg.Credentials, now: cfg.Now}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST "+PathPush, s.push)
 	mux.HandleFunc("POST "+PathRevokeSigner, s.revokeSigner)
@@ -40,8 +56,10 @@ func NewHandler(e *emulator.Emulator, logf func(format string, args ...any)) htt
 }
 
 type server struct {
-	emu  *emulator.Emulator
-	logf func(format string, args ...any)
+	emu   *emulator.Emulator
+	logf  func(format string, args ...any)
+	creds Credentials
+	now   func() time.Time
 	// signerMu makes revoke and rotate report the certificate they acted on, even when
 	// several arrive at once.
 	signerMu sync.Mutex
@@ -197,11 +215,20 @@ type httpError struct {
 // decode reads exactly one JSON value of the given media type into v, refusing unknown
 // fields, trailing data and bodies over MaxBody.
 func decode(r *http.Request, mediaType string, v any) *httpError {
+	return decodeFrom(r, r.Body, mediaType, v)
+}
+
+// decodeBytes is decode for a body already read.
+func decodeBytes(r *http.Request, body []byte, mediaType string, v any) *httpError {
+	return decodeFrom(r, bytes.NewReader(body), mediaType, v)
+}
+
+func decodeFrom(r *http.Request, body io.Reader, mediaType string, v any) *httpError {
 	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != mediaType {
 		return &httpError{http.StatusUnsupportedMediaType,
 			fmt.Sprintf("request body must be sent with Content-Type: %s", mediaType)}
 	}
-	dec := json.NewDecoder(r.Body)
+	dec := json.NewDecoder(body)
 	dec.DisallowUnknownFields()
 	err := dec.Decode(v)
 	if err == nil {
