@@ -40,8 +40,8 @@ func TestParseForeignLine(t *testing.T) {
 		{name: "one-word-rejected", line: "junk", wantDetail: "no key type"},
 		{name: "truncated-key-rejected", line: "ssh-ed25519 " + edB64[:20], wantDetail: "does not parse"},
 		{name: "unterminated-quote-rejected", line: `command="x ` + line(ed), wantDetail: "unterminated quote"},
-		// x/crypto alone reads these as a plain key; sshd refuses them. Passing the key on
-		// without its first field would turn a restricted key into an unrestricted one.
+		// sshd refuses these (the type field must name the key); passing the key on without
+		// its first field would turn a restricted key into an unrestricted one.
 		{name: "option-without-type-rejected", line: "restrict " + edB64, wantDetail: "does not match"},
 		{name: "type-field-mismatch-rejected", line: "ssh-rsa " + edB64, wantDetail: "does not match"},
 		{name: "certificate-rejected", line: line(cert), wantDetail: "certificate"},
