@@ -236,7 +236,7 @@ wire() {
 	done | head -n 1)
 	if [ -n "$foreign" ]; then
 		log "sshd already uses another AuthorizedKeysCommand ($foreign): left sshd untouched so those logins keep working"
-		log "to add EC2 Instance Connect, give $OURS its own Match block or chain both commands in one wrapper; see $DOCS"
+		log "to add EC2 Instance Connect, chain that command from $OURS: name it in [chain] in /etc/eic-agent/config.toml and make $OURS the AuthorizedKeysCommand (see \"Chaining another key command\" in $DOCS)"
 		return 0
 	fi
 	# Only now, with no other key command to protect: an official override left in place

@@ -50,6 +50,7 @@ type Config struct {
 	Users    Users    `toml:"users"`
 	Log      Log      `toml:"log"`
 	Service  Service  `toml:"service"`
+	Chain    Chain    `toml:"chain"`
 }
 
 // IMDS is the [imds] table: how to reach the instance metadata service.
@@ -123,6 +124,24 @@ type Service struct {
 	KeyMemory Duration `toml:"key_memory"`
 }
 
+// Chain is the [chain] table: another AuthorizedKeysCommand the helper runs alongside its own
+// lookup, printing that command's keys after the EC2 Instance Connect ones (docs/chaining.md).
+type Chain struct {
+	// Command is the argv template: an absolute path, then arguments that may use %u, %f, %t,
+	// %k and %%. Empty: nothing is chained.
+	Command []string `toml:"command"`
+	// Timeout bounds each run; with a command set it must leave the helper ChainReserve of
+	// its deadline. Default 2s.
+	Timeout Duration `toml:"timeout"`
+	// MaxOutputBytes is how much of its stdout is read; the rest is discarded and logged.
+	// Default 64 KiB, allowed 1 KiB..1 MiB.
+	MaxOutputBytes int64 `toml:"max_output_bytes"`
+}
+
+// ChainReserve is the part of the helper's deadline a chained command's timeout may not take:
+// the time to kill it with everything it started, collect it and print every key.
+const ChainReserve = 100 * time.Millisecond
+
 // Duration is a time.Duration written in TOML as a Go duration string
 // ("5s", "250ms"). A bare number is rejected: its unit would be a guess.
 type Duration struct{ time.Duration }
@@ -168,6 +187,7 @@ func Default() Config {
 			RevocationCheck: Duration{time.Minute},
 			KeyMemory:       Duration{10 * time.Second},
 		},
+		Chain: Chain{Timeout: Duration{2 * time.Second}, MaxOutputBytes: 64 << 10},
 	}
 }
 

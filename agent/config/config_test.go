@@ -71,6 +71,11 @@ connect_timeout = "50ms"
 signer_max_age = "10m"
 revocation_check = "30s"
 key_memory = "5s"
+
+[chain]
+command = ["/usr/bin/sss_ssh_authorizedkeys", "%u"]
+timeout = "1s"
+max_output_bytes = 4096
 `
 	want := Config{
 		Deadline: Duration{2500 * time.Millisecond},
@@ -91,6 +96,7 @@ key_memory = "5s"
 		Service: Service{Enabled: false, Socket: "/run/x/agent.sock", User: "eic",
 			ConnectTimeout: Duration{50 * time.Millisecond}, SignerMaxAge: Duration{10 * time.Minute},
 			RevocationCheck: Duration{30 * time.Second}, KeyMemory: Duration{5 * time.Second}},
+		Chain: Chain{Command: []string{"/usr/bin/sss_ssh_authorizedkeys", "%u"}, Timeout: Duration{time.Second}, MaxOutputBytes: 4096},
 	}
 	got, err := Parse([]byte(data), "test.toml")
 	if err != nil {

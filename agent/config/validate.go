@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/eic-agent/eic-agent/agent/chain"
 )
 
 // Validate reports every value out of its documented range, as one error whose
@@ -59,7 +61,30 @@ func (c Config) Validate() error {
 	// few key lifetimes, so a stolen signer key cannot serve fresh keys for long.
 	p.duration("service.revocation_check", c.Service.RevocationCheck.Duration, 10*time.Second, 5*time.Minute)
 	p.duration("service.key_memory", c.Service.KeyMemory.Duration, 0, time.Minute)
+
+	c.validateChain(&p)
 	return p.err()
+}
+
+// validateChain checks the [chain] table. The program's ownership and modes are not checked
+// here but each time it runs (chain.CheckPath), as sshd does: a chained program removed or
+// loosened later must cost its own keys only, never every EC2 Instance Connect login.
+func (c Config) validateChain(p *problems) {
+	ch := c.Chain
+	p.duration("chain.timeout", ch.Timeout.Duration, 50*time.Millisecond, 10*time.Second)
+	if m := ch.MaxOutputBytes; m < 1<<10 || m > 1<<20 {
+		p.add("chain.max_output_bytes = %d: must be between 1024 (1 KiB) and 1048576 (1 MiB)", m)
+	}
+	if len(ch.Command) == 0 {
+		return
+	}
+	if err := chain.CheckTemplate(ch.Command); err != nil {
+		p.add("chain.command: %v", err)
+	}
+	if limit := c.Deadline.Duration - ChainReserve; ch.Timeout.Duration > limit {
+		p.add("chain.timeout = %q: must be at most deadline minus %s (%s), so the helper can stop the chained command and still print every key in time; lower it or raise deadline",
+			ch.Timeout.Duration.String(), ChainReserve, limit)
+	}
 }
 
 // validSystemUser reports whether name looks like a system account: `^[a-z_][a-z0-9_-]{0,31}$`.

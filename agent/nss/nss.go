@@ -26,8 +26,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"time"
 	"unicode"
+
+	"github.com/eic-agent/eic-agent/agent/procgroup"
 )
 
 // None as Config.Getent disables the check: every valid name "exists".
@@ -35,12 +36,6 @@ const None = "none"
 
 // MaxOutput caps getent's stdout; one passwd entry is a few hundred bytes.
 const MaxOutput = 64 << 10
-
-// killGrace is kept back from the caller's deadline (at most a quarter of the
-// time left) to kill getent's process group and collect it, so the call ends
-// by the deadline. It also bounds how long Wait lingers on a stdout held open
-// by a process that left the group.
-const killGrace = 100 * time.Millisecond
 
 // defaultGetent lists where getent lives on deb and rpm systems, in order.
 func defaultGetent() []string { return []string{"/usr/bin/getent", "/bin/getent"} }
@@ -79,7 +74,7 @@ func query(ctx context.Context, cfg Config, database, name string) (line []byte,
 		return nil, false, err
 	}
 
-	runCtx, grace, cancel := withGrace(ctx)
+	runCtx, grace, cancel := procgroup.WithGrace(ctx)
 	defer cancel()
 	out := &cappedBuffer{max: MaxOutput}
 	cmd := exec.Command(getent, database, "--", name)
@@ -88,7 +83,7 @@ func query(ctx context.Context, cfg Config, database, name string) (line []byte,
 	cmd.Stdout = out
 	cmd.Stderr = nil
 	cmd.WaitDelay = grace
-	err = runGroup(runCtx, cmd)
+	err = procgroup.Run(runCtx, cmd)
 
 	var exitErr *exec.ExitError
 	switch {
@@ -113,19 +108,6 @@ func query(ctx context.Context, cfg Config, database, name string) (line []byte,
 		return nil, false, fmt.Errorf("getent %s %s %q: answered for %s %q; refusing a name that differs from the one asked", getent, database, name, what(database), truncate(string(got)))
 	}
 	return line, true, nil
-}
-
-// withGrace returns ctx with its deadline moved killGrace earlier (at most a
-// quarter of the time left), and that grace.
-func withGrace(ctx context.Context) (context.Context, time.Duration, context.CancelFunc) {
-	dl, ok := ctx.Deadline()
-	if !ok {
-		ctx, cancel := context.WithCancel(ctx)
-		return ctx, killGrace, cancel
-	}
-	grace := min(killGrace, time.Until(dl)/4)
-	ctx, cancel := context.WithDeadline(ctx, dl.Add(-max(grace, 0)))
-	return ctx, max(grace, time.Millisecond), cancel
 }
 
 // CheckName refuses names that could be read as an option or that no passwd

@@ -1,6 +1,6 @@
 // Command eic-authorized-keys is the AuthorizedKeysCommand for EC2 Instance Connect:
 //
-//	eic-authorized-keys [--config FILE] USER [FINGERPRINT]
+//	eic-authorized-keys [--config FILE] USER [FINGERPRINT [TYPE KEY]]
 //	eic-authorized-keys verify --keys FILE --signer-chain FILE --ocsp-dir DIR --instance-id ID \
 //	    --expected-signer CN --ca FILE|DIR [--fingerprint FP] [--user NAME] [--now UNIX] [--explain]
 //
@@ -8,8 +8,13 @@
 // its unix socket first and verifies directly when the service gives no verdict; the output,
 // audit records and exit status are the same either way.
 //
+// When the config's [chain] table names another AuthorizedKeysCommand, the helper runs it
+// alongside its own lookup and prints its keys after the EC2 Instance Connect ones; TYPE and KEY
+// (sshd's %t %k) are passed on to it and otherwise unused (docs/chaining.md).
+//
 // stdout carries only verified keys; everything else goes to the log. Exit status: 0 when the
-// lookup ran (with or without keys), 1 when verification could not complete, 2 for bad usage or
+// lookup ran (with or without keys), 1 when verification could not complete (0 all the same
+// when a chained command gave keys: sshd would drop them otherwise), 2 for bad usage or
 // configuration. verify exits 0 only when at least one key was accepted.
 package main
 
@@ -25,6 +30,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/eic-agent/eic-agent/agent/audit"
+	"github.com/eic-agent/eic-agent/agent/chain"
 	"github.com/eic-agent/eic-agent/agent/config"
 	"github.com/eic-agent/eic-agent/agent/keys"
 	"github.com/eic-agent/eic-agent/agent/lookup"
@@ -40,7 +46,7 @@ const (
 	exitUsage  = 2
 )
 
-const usage = `usage: eic-authorized-keys [--config FILE] USER [FINGERPRINT]
+const usage = `usage: eic-authorized-keys [--config FILE] USER [FINGERPRINT [TYPE KEY]]
        eic-authorized-keys verify --keys FILE --signer-chain FILE --ocsp-dir DIR --instance-id ID
                                   --expected-signer CN --ca FILE|DIR [--fingerprint FP] [--user NAME] [--now UNIX] [--explain]
        eic-authorized-keys --version
@@ -49,6 +55,7 @@ Prints the EC2 Instance Connect keys pushed for USER that pass every check, one 
 Configure sshd with:
   AuthorizedKeysCommand /usr/sbin/eic-authorized-keys %u %f
   AuthorizedKeysCommandUser ec2-instance-connect
+(%u %f %t %k when a chained command in the config's [chain] table needs the key itself.)
 `
 
 func main() {
@@ -74,11 +81,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "eic-authorized-keys", version)
 		return exitOK
 	}
-	if fs.NArg() < 1 || fs.NArg() > 2 {
+	if n := fs.NArg(); n != 1 && n != 2 && n != 4 {
 		io.WriteString(stderr, usage)
 		return exitUsage
 	}
-	user, fpArg := fs.Arg(0), fs.Arg(1)
+	user, fpArg, keyType, keyArg := fs.Arg(0), fs.Arg(1), fs.Arg(2), fs.Arg(3)
 
 	cfg, cfgErr := config.Load(orDefault(*configPath), *configPath != "")
 	log, err := audit.New(audit.Config{Target: cfg.Log.Target, Level: cfg.Log.Level, Stderr: stderr})
@@ -91,14 +98,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		log.Error("configuration error; no EC2 Instance Connect keys will be served until it is fixed", zap.Error(cfgErr))
 		return exitUsage
 	}
-	if err := lookup.ValidateUser(user); err != nil {
-		// sshd only asks about existing accounts, and one whose name the service would never
-		// accept simply has no keys: say so and succeed, so sshd logs no failure for it.
-		log.Warn("no EC2 Instance Connect lookup for this user", zap.Error(err))
-		if user == "" {
-			return exitUsage
-		}
-		return exitOK
+	if user == "" {
+		log.Warn("no EC2 Instance Connect lookup: the user name is empty")
+		return exitUsage
 	}
 	var fp *keys.Fingerprint
 	if fpArg != "" {
@@ -109,23 +111,52 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		fp = &f
 	}
+	if err := checkKeyArgs(keyType, keyArg); err != nil {
+		log.Warn("refusing lookup: bad key arguments", zap.String("user", user), zap.Error(err))
+		return exitUsage
+	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), cfg.Deadline.Duration)
 	defer cancel()
+	chained := startChain(ctx, cfg, chain.Args{User: user, Fingerprint: fpArg, KeyType: keyType, Key: keyArg}, log)
+	out, code := serveEIC(ctx, cfg, user, fp, log)
+	if more := chained.wait(log); more != "" {
+		if code != exitOK {
+			// sshd drops every key of a command that exits non-zero: the chained command's
+			// users must not lose theirs to an IMDS outage. No EIC key was printed, so the
+			// EIC failure still fails closed; the error above is its record.
+			log.Warn("exiting 0 although the EC2 Instance Connect lookup failed, so that sshd uses the chained command's keys; no EC2 Instance Connect key was printed",
+				zap.String("user", user))
+			code = exitOK
+		}
+		out += more
+	}
+	if _, err := io.WriteString(stdout, out); err != nil {
+		log.Error("write keys to sshd", zap.Error(err))
+		return exitFailed
+	}
+	return code
+}
+
+// serveEIC decides the login's EC2 Instance Connect keys and returns them as sshd reads them,
+// with the exit status they call for.
+func serveEIC(ctx context.Context, cfg config.Config, user string, fp *keys.Fingerprint, log *zap.Logger) (string, int) {
+	if err := lookup.ValidateUser(user); err != nil {
+		// sshd only asks about existing accounts, and one whose name the service would never
+		// accept simply has no keys: say so and succeed, so sshd logs no failure for it.
+		log.Warn("no EC2 Instance Connect lookup for this user", zap.Error(err))
+		return "", exitOK
+	}
 	res, path, err := findKeys(ctx, cfg, lookup.Query{User: user, Fingerprint: fp}, log)
 	if err != nil {
 		if ctx.Err() != nil {
 			err = fmt.Errorf("%w (gave up after the %s deadline)", err, cfg.Deadline.Duration)
 		}
-		log.Error("EC2 Instance Connect lookup failed; no keys served", zap.String("user", user),
+		log.Error("EC2 Instance Connect lookup failed; no EC2 Instance Connect keys served", zap.String("user", user),
 			zap.String("path", path), zap.Error(err))
-		return exitFailed
+		return "", exitFailed
 	}
-	if _, err := io.WriteString(stdout, res.Lines()); err != nil {
-		log.Error("write keys to sshd", zap.Error(err))
-		return exitFailed
-	}
-	return exitOK
+	return res.Lines(), exitOK
 }
 
 // findKeys asks the eic-agent service when the config enables it and decides the login

@@ -1,17 +1,23 @@
 // Package testkit holds the small helpers every package's tests share: a settable clock, a
-// poll with a deadline, throwaway SSH keys, and the IMDS paths the emulator counts. It imports
-// nothing of this module, so the tests of any package, the leaves included, may use it.
+// poll with a deadline, throwaway SSH keys, the IMDS paths the emulator counts, and a place
+// sshd would run a key command from. It imports nothing of this module, so the tests of any
+// package, the leaves included, may use it.
 package testkit
 
 import (
+	"bytes"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
+	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -103,3 +109,58 @@ const (
 
 // KeysPath is where IMDS serves user's key bundle.
 func KeysPath(user string) string { return keysPrefix + user }
+
+// SafeDir returns a fresh directory that passes sshd's rule for an AuthorizedKeysCommand's
+// path: it and every directory above it are owned by root and not writable by group or
+// others (so never under /tmp). That needs root: t is skipped, saying why, when the tests do
+// not run as root or no such place exists. It is removed when t ends.
+func SafeDir(t testing.TB) string {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: a key command must be in a root-owned directory, as sshd requires")
+	}
+	for _, parent := range []string{"/run", "/var/lib"} {
+		if !rootOnlyUpwards(parent) {
+			continue
+		}
+		dir, err := os.MkdirTemp(parent, "eic-test-")
+		if err != nil {
+			continue
+		}
+		t.Cleanup(func() { os.RemoveAll(dir) })
+		if err := os.Chmod(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		return dir
+	}
+	t.Skip("no root-owned directory without group or world write access up to / (tried /run, /var/lib)")
+	return ""
+}
+
+func rootOnlyUpwards(dir string) bool {
+	for {
+		st, err := os.Stat(dir)
+		if err != nil {
+			return false
+		}
+		if sys, ok := st.Sys().(*syscall.Stat_t); !ok || sys.Uid != 0 || st.Mode().Perm()&0o022 != 0 {
+			return false
+		}
+		if dir == "/" {
+			return true
+		}
+		dir = filepath.Dir(dir)
+	}
+}
+
+// ProcessGone reports whether process pid no longer runs: it is gone, or it is a zombie
+// waiting to be reaped by its new parent.
+func ProcessGone(pid int) bool {
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return true
+	}
+	// The state follows the parenthesised command name: "pid (comm) S ...".
+	i := bytes.LastIndexByte(stat, ')')
+	return i >= 0 && bytes.HasPrefix(stat[i+1:], []byte(" Z"))
+}

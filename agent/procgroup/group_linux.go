@@ -1,4 +1,4 @@
-package nss
+package procgroup
 
 import (
 	"context"
@@ -10,11 +10,11 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// runGroup runs cmd (not started yet) as the leader of a process group of its own and kills the
+// Run runs cmd (not started yet) as the leader of a process group of its own and kills the
 // whole group with SIGKILL when ctx is done and again once the leader has exited, so nothing
-// getent started (an NSS helper, a stuck child that ignores SIGTERM) outlives the call or keeps
-// its stdout open. It returns cmd.Wait's error.
-func runGroup(ctx context.Context, cmd *exec.Cmd) error {
+// it started (an NSS helper, a stuck child that ignores SIGTERM) outlives the call or keeps its
+// stdout open. It overwrites cmd.SysProcAttr. It returns cmd.Wait's error.
+func Run(ctx context.Context, cmd *exec.Cmd) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}

@@ -1,16 +1,16 @@
 //go:build !linux
 
-package nss
+package procgroup
 
 import (
 	"context"
 	"os/exec"
 )
 
-// runGroup runs cmd and kills it when ctx is done. Only Linux (group_linux.go) kills what getent
+// Run runs cmd and kills it when ctx is done. Only Linux (group_linux.go) kills what cmd
 // started too: without waitid(WNOWAIT) a process group cannot be signalled without racing the
 // reaping of its leader.
-func runGroup(ctx context.Context, cmd *exec.Cmd) error {
+func Run(ctx context.Context, cmd *exec.Cmd) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
