@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/eic-agent/eic-agent/agent/emulator"
+	"github.com/eic-agent/eic-agent/agent/emulator/control"
 )
 
 // Where the helper is installed inside the namespace: our path, and a link at upstream's deb
@@ -53,12 +54,19 @@ func Build(dir string, cmds ...string) (string, error) {
 // Bin returns the path of a command built by Build.
 func Bin(name string) string { return filepath.Join(os.Getenv(binEnv), name) }
 
-// Env is a prepared host: emulator at the IMDS address, journald stand-in, helper installed.
+// ControlAddr is where the emulator's control API (and its AWS SendSSHPublicKey endpoint)
+// listens inside the namespace: the address `eic-emulator` uses by default.
+const ControlAddr = control.DefaultControlAddr
+
+// Env is a prepared host: emulator at the IMDS address with its control API on ControlAddr,
+// journald stand-in, helper installed.
 type Env struct {
 	Emu     *emulator.Emulator
 	Sys     *System
 	Journal *Journal
-	srv     *http.Server
+	// AWSCredentials is a shared-credentials file the AWS CLI can push to ControlAddr with.
+	AWSCredentials string
+	srvs           []*http.Server
 }
 
 // Options for Start.
@@ -102,14 +110,29 @@ func Start(o Options) (*Env, error) {
 	if err != nil {
 		return nil, err
 	}
-	ln, err := net.Listen("tcp", "169.254.169.254:80")
-	if err != nil {
+	env := &Env{Emu: emu, Sys: sys, Journal: j, AWSCredentials: filepath.Join(Work, "aws", "credentials")}
+	// The emulator does not check signatures yet: any key pair will do.
+	if err := WriteCredentials(env.AWSCredentials, "AKIAEMULATOREXAMPLE", "emulator-secret"); err != nil {
 		j.Close()
-		return nil, fmt.Errorf("listen on the IMDS address: %w", err)
+		return nil, err
 	}
-	srv := &http.Server{Handler: emu, ReadHeaderTimeout: 5 * time.Second}
-	go func() { _ = srv.Serve(ln) }()
-	return &Env{Emu: emu, Sys: sys, Journal: j, srv: srv}, nil
+	for _, l := range []struct {
+		what, addr string
+		h          http.Handler
+	}{
+		{"the IMDS address", "169.254.169.254:80", emu},
+		{"the control address", ControlAddr, control.NewHandler(emu, nil)},
+	} {
+		ln, err := net.Listen("tcp", l.addr)
+		if err != nil {
+			env.Close()
+			return nil, fmt.Errorf("listen on %s: %w", l.what, err)
+		}
+		srv := &http.Server{Handler: l.h, ReadHeaderTimeout: 5 * time.Second}
+		go func() { _ = srv.Serve(ln) }()
+		env.srvs = append(env.srvs, srv)
+	}
+	return env, nil
 }
 
 // Close stops the emulator and the journal. Mounts vanish with the namespace.
@@ -117,11 +140,15 @@ func (e *Env) Close() error {
 	e.Emu.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	err := e.srv.Shutdown(ctx)
-	if errors.Is(err, context.DeadlineExceeded) {
-		err = e.srv.Close()
+	var errs []error
+	for _, srv := range e.srvs {
+		err := srv.Shutdown(ctx)
+		if errors.Is(err, context.DeadlineExceeded) {
+			err = srv.Close()
+		}
+		errs = append(errs, err)
 	}
-	return errors.Join(err, e.Journal.Close())
+	return errors.Join(append(errs, e.Journal.Close())...)
 }
 
 // RunHelper runs the installed helper as the command user, the way sshd does (empty

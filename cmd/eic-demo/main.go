@@ -3,7 +3,11 @@
 // AuthorizedKeysCommand is eic-authorized-keys, and logs in with ssh. Needs root and OpenSSH;
 // `make demo` installs what it needs and builds everything first.
 //
-//	eic-demo [--bin DIR]
+// It pushes the key with the AWS CLI (--aws; by default Debian's /usr/bin/aws, else aws on
+// PATH), pointed at the emulator with --endpoint-url, and falls back to `eic-emulator push`,
+// saying so, when there is none.
+//
+//	eic-demo [--bin DIR] [--aws PATH]
 package main
 
 import (
@@ -15,31 +19,37 @@ import (
 	"github.com/eic-agent/eic-agent/agent/testenv"
 )
 
+// cliEnv hands the AWS CLI's path to the re-executed demo inside the namespaces.
+const cliEnv = "EIC_DEMO_AWS"
+
 func main() {
 	if testenv.Inside() {
-		if err := testenv.Demo(os.Stdout); err != nil {
+		if err := testenv.Demo(os.Stdout, os.Getenv(cliEnv)); err != nil {
 			fmt.Fprintln(os.Stderr, "eic-demo:", err)
 			os.Exit(1)
 		}
 		return
 	}
 	self, _ := os.Executable()
-	bin := flag.String("bin", filepath.Dir(self), "directory holding the built eic-authorized-keys")
+	bin := flag.String("bin", filepath.Dir(self), "directory holding the built eic-authorized-keys and eic-emulator")
+	cli := flag.String("aws", testenv.FindAWSCLI(), "the AWS CLI to push with (\"\": push with eic-emulator instead)")
 	flag.Parse()
 	if reason := testenv.CanEnter(); reason != "" {
 		fmt.Fprintln(os.Stderr, "eic-demo:", reason)
 		os.Exit(2)
 	}
-	if _, err := os.Stat(filepath.Join(*bin, "eic-authorized-keys")); err != nil {
-		fmt.Fprintf(os.Stderr, "eic-demo: %v (run make build, or pass --bin)\n", err)
-		os.Exit(2)
+	for _, name := range []string{"eic-authorized-keys", "eic-emulator"} {
+		if _, err := os.Stat(filepath.Join(*bin, name)); err != nil {
+			fmt.Fprintf(os.Stderr, "eic-demo: %v (run make build, or pass --bin)\n", err)
+			os.Exit(2)
+		}
 	}
 	abs, err := filepath.Abs(*bin)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "eic-demo:", err)
 		os.Exit(2)
 	}
-	code, err := testenv.Enter("EIC_TESTENV_BIN=" + abs)
+	code, err := testenv.Enter("EIC_TESTENV_BIN="+abs, cliEnv+"="+*cli)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "eic-demo:", err)
 		if code == 0 {
