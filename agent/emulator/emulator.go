@@ -133,6 +133,16 @@ func (e *Emulator) PKI() *pki.PKI {
 // InstanceID returns the id the emulator serves (without faults).
 func (e *Emulator) InstanceID() string { return e.cfg.InstanceID }
 
+// Region and Zone return the instance's placement (without faults): where the service that
+// pushes its keys answers.
+func (e *Emulator) Region() string { return e.cfg.Region }
+
+// Zone returns the instance's availability zone (without faults).
+func (e *Emulator) Zone() string { return e.cfg.Zone }
+
+// Now reads the emulator's clock (Config.Now).
+func (e *Emulator) Now() time.Time { return e.cfg.Now() }
+
 // RootPEM is the test root certificate, for the trust store of the code under test.
 func (e *Emulator) RootPEM() []byte { return e.PKI().RootPEM() }
 

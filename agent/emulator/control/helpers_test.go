@@ -38,7 +38,7 @@ func newFixture(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &fixture{emu: emu, imds: httptest.NewServer(emu), ctl: httptest.NewServer(NewHandler(emu, nil))}
+	f := &fixture{emu: emu, imds: httptest.NewServer(emu), ctl: httptest.NewServer(NewHandler(emu, HandlerConfig{}))}
 	t.Cleanup(f.imds.Close)
 	t.Cleanup(f.ctl.Close)
 	t.Cleanup(emu.Close)

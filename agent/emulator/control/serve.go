@@ -33,6 +33,7 @@ type serveOptions struct {
 	imds, listen, control            string
 	cfg                              emulator.Config
 	rootOut, readyFile, user, pubkey string
+	awsCreds, awsCredsOut            string
 	quiet                            bool
 }
 
@@ -62,6 +63,10 @@ func (c *Command) serve(ctx context.Context, name string, args []string) error {
 		"(lines imds=ADDR and control=ADDR; removed at exit) for scripts to wait on")
 	fs.StringVar(&o.user, "user", "", "push the key of --pubkey for `USER` at start")
 	fs.StringVar(&o.pubkey, "pubkey", "", "public key `FILE` to push for --user at start")
+	fs.StringVar(&o.awsCreds, "aws-credentials", "", "check SendSSHPublicKey signatures against the [default] profile of `FILE`\n"+
+		"(AWS shared-credentials format; default: a key pair generated at start)")
+	fs.StringVar(&o.awsCredsOut, "aws-credentials-out", "", "write the generated key pair to `FILE` (mode 0600) in the AWS\n"+
+		"shared-credentials format, for AWS_SHARED_CREDENTIALS_FILE")
 	fs.BoolVar(&o.quiet, "quiet", false, "do not log each request")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -77,6 +82,8 @@ func (c *Command) serve(ctx context.Context, name string, args []string) error {
 	switch {
 	case (o.user == "") != (o.pubkey == ""):
 		return usageError(fs, "--user and --pubkey go together")
+	case o.awsCreds != "" && o.awsCredsOut != "":
+		return usageError(fs, "--aws-credentials reads a key pair and --aws-credentials-out writes a generated one: give one of them")
 	case o.imds == o.control && !strings.HasSuffix(o.imds, ":0"):
 		return usageError(fs, "--imds and --control are both %s: the control API needs its own listener", o.imds)
 	}
@@ -95,6 +102,10 @@ func (c *Command) runServe(ctx context.Context, o serveOptions) error {
 			return fmt.Errorf("write test root: %w", err)
 		}
 		logger.Printf("wrote the test root CA certificate to %s", o.rootOut)
+	}
+	creds, err := serveCredentials(o, logger)
+	if err != nil {
+		return err
 	}
 	if o.user != "" {
 		key, err := readPublicKey(o.pubkey)
@@ -122,7 +133,7 @@ func (c *Command) runServe(ctx context.Context, o serveOptions) error {
 		logger.Printf("warning: the control API on %s is reachable beyond this host, and anyone reaching it can push keys", ctlLn.Addr())
 	}
 
-	var imdsH, ctlH http.Handler = emu, NewHandler(emu, logger.Printf)
+	var imdsH, ctlH http.Handler = emu, NewHandler(emu, HandlerConfig{Logf: logger.Printf, Credentials: creds})
 	if !o.quiet {
 		imdsH, ctlH = logRequests("imds", imdsH, logger), logRequests("control", ctlH, logger)
 	}
@@ -159,6 +170,35 @@ func (c *Command) runServe(ctx context.Context, o serveOptions) error {
 	return err
 }
 
+// serveCredentials reads or generates the key pair SendSSHPublicKey requests are checked
+// against, and says in one line which one it is and where its secret is.
+func serveCredentials(o serveOptions, logger *log.Logger) (Credentials, error) {
+	if o.awsCreds != "" {
+		c, err := ReadCredentialsFile(o.awsCreds)
+		if err != nil {
+			return Credentials{}, err
+		}
+		logger.Printf("AWS credentials for SendSSHPublicKey: access key id %s, secret in %s", c.AccessKeyID, o.awsCreds)
+		return c, nil
+	}
+	c, err := NewCredentials()
+	if err != nil {
+		return Credentials{}, err
+	}
+	if o.awsCredsOut == "" {
+		// Test material: printing the secret is what lets a person use it without a file.
+		logger.Printf("AWS credentials for SendSSHPublicKey (generated): access key id %s, secret access key %s "+
+			"(--aws-credentials-out FILE writes them for AWS_SHARED_CREDENTIALS_FILE)", c.AccessKeyID, c.SecretAccessKey)
+		return c, nil
+	}
+	if err := c.WriteFile(o.awsCredsOut); err != nil {
+		return Credentials{}, err
+	}
+	logger.Printf("AWS credentials for SendSSHPublicKey (generated): access key id %s, secret in %s "+
+		"(AWS_SHARED_CREDENTIALS_FILE=%s)", c.AccessKeyID, o.awsCredsOut, o.awsCredsOut)
+	return c, nil
+}
+
 // announce tells people, scripts and tests that both listeners are up.
 func (c *Command) announce(o serveOptions, imdsAddr, ctlAddr string, logger *log.Logger) error {
 	logger.Printf("serving IMDS for %s (%s, %s, %s) on http://%s, control API on http://%s",
@@ -167,7 +207,7 @@ func (c *Command) announce(o serveOptions, imdsAddr, ctlAddr string, logger *log
 		logger.Printf("staples carry the certs form %s", o.cfg.StapleCerts)
 	}
 	if o.readyFile != "" {
-		if err := writeAtomic(o.readyFile, fmt.Sprintf("imds=%s\ncontrol=%s\n", imdsAddr, ctlAddr)); err != nil {
+		if err := writeAtomic(o.readyFile, fmt.Sprintf("imds=%s\ncontrol=%s\n", imdsAddr, ctlAddr), 0o644); err != nil {
 			return fmt.Errorf("write ready file: %w", err)
 		}
 	}
@@ -179,7 +219,7 @@ func (c *Command) announce(o serveOptions, imdsAddr, ctlAddr string, logger *log
 
 // writeAtomic writes through a temporary file and a rename, so a script polling for path
 // never reads half of it.
-func writeAtomic(path, content string) error {
+func writeAtomic(path, content string, mode os.FileMode) error {
 	tmp, err := os.CreateTemp(filepath.Dir(path), ".eic-emulator-*")
 	if err != nil {
 		return err
@@ -189,7 +229,7 @@ func writeAtomic(path, content string) error {
 		tmp.Close()
 		return err
 	}
-	if err := tmp.Chmod(0o644); err != nil {
+	if err := tmp.Chmod(mode); err != nil {
 		tmp.Close()
 		return err
 	}

@@ -16,13 +16,28 @@ import (
 	"github.com/eic-agent/eic-agent/agent/emulator/pki"
 )
 
-// NewHandler returns the control API for e. logf, when not nil, receives one line for each
-// change made through it (push, revoke, rotate, faults, staple certs form, counter reset).
-func NewHandler(e *emulator.Emulator, logf func(format string, args ...any)) http.Handler {
-	if logf == nil {
-		logf = func(string, ...any) {}
+// HandlerConfig configures the control API. Zero values mean the documented defaults.
+type HandlerConfig struct {
+	// Logf, when not nil, receives one line for each change made through the API (push,
+	// revoke, rotate, faults, staple certs form, counter reset).
+	Logf func(format string, args ...any)
+	// Credentials are what SendSSHPublicKey requests (POST /) must be signed with (SigV4,
+	// service ec2-instance-connect, the emulator's region). Zero: POST / refuses every
+	// request with AuthException; the control API's own routes never need them.
+	Credentials Credentials
+	// Now is the clock a request's X-Amz-Date is checked against; default the emulator's.
+	Now func() time.Time
+}
+
+// NewHandler returns the control API for e.
+func NewHandler(e *emulator.Emulator, cfg HandlerConfig) http.Handler {
+	if cfg.Logf == nil {
+		cfg.Logf = func(string, ...any) {}
 	}
-	s := &server{emu: e, logf: logf}
+	if cfg.Now == nil {
+		cfg.Now = e.Now
+	}
+	s := &server{emu: e, logf: cfg.Logf, creds: cfg.Credentials, now: cfg.Now}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST "+PathPush, s.push)
 	mux.HandleFunc("POST "+PathRevokeSigner, s.revokeSigner)
@@ -40,8 +55,10 @@ func NewHandler(e *emulator.Emulator, logf func(format string, args ...any)) htt
 }
 
 type server struct {
-	emu  *emulator.Emulator
-	logf func(format string, args ...any)
+	emu   *emulator.Emulator
+	logf  func(format string, args ...any)
+	creds Credentials
+	now   func() time.Time
 	// signerMu makes revoke and rotate report the certificate they acted on, even when
 	// several arrive at once.
 	signerMu sync.Mutex
