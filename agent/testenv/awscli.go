@@ -4,12 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
-	"strings"
 )
 
 // DebianAWSCLI is where Debian's awscli package (installed by `make e2e-deps`) puts the CLI.
@@ -96,17 +93,4 @@ func ParsePushAnswer(out []byte) (PushAnswer, error) {
 		return a, fmt.Errorf("push answer %.200q: want Success true and a RequestId", out)
 	}
 	return a, nil
-}
-
-// WriteCredentials writes an AWS shared-credentials file with one [default] profile, readable
-// by its owner only, as the CLI expects of a secret.
-func WriteCredentials(path, keyID, secret string) error {
-	if strings.ContainsAny(keyID+secret, "\n\r") {
-		return errors.New("write credentials: a key id or secret holds a line break")
-	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return err
-	}
-	body := fmt.Sprintf("[default]\naws_access_key_id = %s\naws_secret_access_key = %s\n", keyID, secret)
-	return os.WriteFile(path, []byte(body), 0o600)
 }

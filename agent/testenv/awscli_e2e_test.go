@@ -5,6 +5,7 @@ package testenv_test
 import (
 	"context"
 	"errors"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/eic-agent/eic-agent/agent/emulator"
+	"github.com/eic-agent/eic-agent/agent/emulator/control"
 	"github.com/eic-agent/eic-agent/agent/testenv"
 )
 
@@ -29,7 +31,7 @@ func TestLoginWithKeyPushedByAWSCLI(t *testing.T) {
 	}
 	sshd := start(t, "")
 	path, _ := key(t, "ed25519")
-	p := testenv.CLIPush{CLI: cli, Endpoint: "http://" + testenv.ControlAddr, Region: emulator.DefaultRegion,
+	p := testenv.CLIPush{CLI: cli, Endpoint: "http://" + testenv.ControlAddr, Region: env.Emu.Region(),
 		InstanceID: env.Emu.InstanceID(), OSUser: "ec2-user", PubKey: filepath.Base(path) + ".pub",
 		Dir: filepath.Dir(path), Credentials: env.AWSCredentials}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -68,4 +70,17 @@ func stderrOf(err error) string {
 		return string(ee.Stderr)
 	}
 	return ""
+}
+
+// controlAPI serves the emulator's control API on testenv.ControlAddr, its AWS route checking
+// signatures against a key pair made for this run and written where the CLI reads it.
+func controlAPI(emu *emulator.Emulator, credentialsFile string) (http.Handler, error) {
+	creds, err := control.NewCredentials()
+	if err != nil {
+		return nil, err
+	}
+	if err := creds.WriteFile(credentialsFile); err != nil {
+		return nil, err
+	}
+	return control.NewHandler(emu, control.HandlerConfig{Credentials: creds}), nil
 }

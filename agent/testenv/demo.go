@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -33,8 +34,9 @@ Host *
 // every command shown is one that ran, followed by its own output. It pushes with the AWS CLI
 // at cli ("" when there is none: then with `eic-emulator push`, and it says so). It returns an
 // error naming the first step that did not behave as expected.
-func Demo(w io.Writer, cli string) error {
-	env, err := Start(Options{Config: "deadline = \"2s\"\n"})
+// control makes the emulator's control API (see Options.Control).
+func Demo(w io.Writer, cli string, control func(*emulator.Emulator, string) (http.Handler, error)) error {
+	env, err := Start(Options{Config: "deadline = \"2s\"\n", Control: control})
 	if err != nil {
 		return err
 	}
@@ -137,7 +139,7 @@ func (d *demo) push(ctx context.Context) error {
 	var err error
 	imds := d.env.Emu.Total()
 	if d.cli != "" {
-		p := CLIPush{CLI: d.cli, Endpoint: "http://" + ControlAddr, Region: emulator.DefaultRegion,
+		p := CLIPush{CLI: d.cli, Endpoint: "http://" + ControlAddr, Region: d.env.Emu.Region(),
 			InstanceID: d.env.Emu.InstanceID(), OSUser: "ec2-user", PubKey: "demo-key.pub",
 			Dir: DemoDir, Credentials: d.env.AWSCredentials}
 		if _, err := d.run(command(ctx, d.cli, "aws", "--version")); err != nil {

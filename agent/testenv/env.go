@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/eic-agent/eic-agent/agent/emulator"
-	"github.com/eic-agent/eic-agent/agent/emulator/control"
 )
 
 // Where the helper is installed inside the namespace: our path, and a link at upstream's deb
@@ -55,8 +54,9 @@ func Build(dir string, cmds ...string) (string, error) {
 func Bin(name string) string { return filepath.Join(os.Getenv(binEnv), name) }
 
 // ControlAddr is where the emulator's control API (and its AWS SendSSHPublicKey endpoint)
-// listens inside the namespace: the address `eic-emulator` uses by default.
-const ControlAddr = control.DefaultControlAddr
+// listens inside the namespace when Options.Control is set: the address `eic-emulator` uses by
+// default.
+const ControlAddr = "127.0.0.1:8169"
 
 // Env is a prepared host: emulator at the IMDS address with its control API on ControlAddr,
 // journald stand-in, helper installed.
@@ -64,7 +64,8 @@ type Env struct {
 	Emu     *emulator.Emulator
 	Sys     *System
 	Journal *Journal
-	// AWSCredentials is a shared-credentials file the AWS CLI can push to ControlAddr with.
+	// AWSCredentials is the shared-credentials file Options.Control wrote: what the AWS CLI
+	// signs its pushes to ControlAddr with.
 	AWSCredentials string
 	srvs           []*http.Server
 }
@@ -75,6 +76,11 @@ type Options struct {
 	Config string
 	// KeyTTL is the emulator's default key lifetime (default 60s).
 	KeyTTL time.Duration
+	// Control, when not nil, makes the handler served on ControlAddr (the emulator's control
+	// API with its AWS route), after writing the credentials that route checks to
+	// credentialsFile (AWS shared-credentials format). testenv cannot make it itself:
+	// agent/emulator/control's tests import testenv.
+	Control func(emu *emulator.Emulator, credentialsFile string) (http.Handler, error)
 }
 
 // Start prepares the namespace and starts the emulator on 169.254.169.254:80.
@@ -110,19 +116,28 @@ func Start(o Options) (*Env, error) {
 	if err != nil {
 		return nil, err
 	}
-	env := &Env{Emu: emu, Sys: sys, Journal: j, AWSCredentials: filepath.Join(Work, "aws", "credentials")}
-	// The emulator does not check signatures yet: any key pair will do.
-	if err := WriteCredentials(env.AWSCredentials, "AKIAEMULATOREXAMPLE", "emulator-secret"); err != nil {
-		j.Close()
-		return nil, err
-	}
-	for _, l := range []struct {
+	env := &Env{Emu: emu, Sys: sys, Journal: j}
+	listeners := []struct {
 		what, addr string
 		h          http.Handler
-	}{
-		{"the IMDS address", "169.254.169.254:80", emu},
-		{"the control address", ControlAddr, control.NewHandler(emu, nil)},
-	} {
+	}{{"the IMDS address", "169.254.169.254:80", emu}}
+	if o.Control != nil {
+		env.AWSCredentials = filepath.Join(Work, "aws", "credentials")
+		err := os.MkdirAll(filepath.Dir(env.AWSCredentials), 0o700)
+		var h http.Handler
+		if err == nil {
+			h, err = o.Control(emu, env.AWSCredentials)
+		}
+		if err != nil {
+			j.Close()
+			return nil, fmt.Errorf("control API: %w", err)
+		}
+		listeners = append(listeners, struct {
+			what, addr string
+			h          http.Handler
+		}{"the control address", ControlAddr, h})
+	}
+	for _, l := range listeners {
 		ln, err := net.Listen("tcp", l.addr)
 		if err != nil {
 			env.Close()

@@ -13,9 +13,12 @@ package main
 import (
 	"flag"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 
+	"github.com/eic-agent/eic-agent/agent/emulator"
+	"github.com/eic-agent/eic-agent/agent/emulator/control"
 	"github.com/eic-agent/eic-agent/agent/testenv"
 )
 
@@ -24,7 +27,7 @@ const cliEnv = "EIC_DEMO_AWS"
 
 func main() {
 	if testenv.Inside() {
-		if err := testenv.Demo(os.Stdout, os.Getenv(cliEnv)); err != nil {
+		if err := testenv.Demo(os.Stdout, os.Getenv(cliEnv), controlAPI); err != nil {
 			fmt.Fprintln(os.Stderr, "eic-demo:", err)
 			os.Exit(1)
 		}
@@ -57,4 +60,17 @@ func main() {
 		}
 	}
 	os.Exit(code)
+}
+
+// controlAPI is the emulator's control API, whose AWS route checks signatures against a key
+// pair made for this run and written to credentialsFile for the AWS CLI.
+func controlAPI(emu *emulator.Emulator, credentialsFile string) (http.Handler, error) {
+	creds, err := control.NewCredentials()
+	if err != nil {
+		return nil, err
+	}
+	if err := creds.WriteFile(credentialsFile); err != nil {
+		return nil, err
+	}
+	return control.NewHandler(emu, control.HandlerConfig{Credentials: creds}), nil
 }
