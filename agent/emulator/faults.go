@@ -50,6 +50,10 @@ type Faults struct {
 	// Throttle answers 429 Too Many Requests to every request except the token PUT, as IMDS
 	// does to an instance over its request rate.
 	Throttle bool
+	// ThrottlePush makes the control API's SendSSHPublicKey (the AWS route) answer
+	// ThrottlingException to every authenticated request, as the service does to a caller
+	// over its rate. IMDS and the emulator's own push are not affected.
+	ThrottlePush bool
 }
 
 // StapleFault chooses the OCSP staple served for one chain certificate. Times are relative

@@ -60,10 +60,10 @@ func (e *Emulator) Push(p Push) (string, error) {
 	if p.TTL == 0 {
 		p.TTL = e.cfg.KeyTTL
 	}
-	if err := validatePush(p); err != nil {
+	if err := ValidatePush(p); err != nil {
 		return "", err
 	}
-	id, err := requestID()
+	id, err := NewRequestID()
 	if err != nil {
 		return "", fmt.Errorf("push: %w", err)
 	}
@@ -86,7 +86,9 @@ func (e *Emulator) Push(p Push) (string, error) {
 	return id, nil
 }
 
-func validatePush(p Push) error {
+// ValidatePush checks p as Push does, after Push's defaults, and returns an error wrapping
+// ErrInvalidArgs for the first argument the service would refuse.
+func ValidatePush(p Push) error {
 	if n := len(p.InstanceID); n < 10 || n > 32 || !instanceIDPattern.MatchString(p.InstanceID) {
 		return fmt.Errorf("push: %w: InstanceId %q must match %s with 10..32 characters",
 			ErrInvalidArgs, p.InstanceID, instanceIDPattern)
@@ -194,8 +196,8 @@ func (e *Emulator) keysBody(user string) ([]byte, bool) {
 	return []byte(strings.Join(texts, "\n\n")), true
 }
 
-// requestID makes a random UUID (version 4), like the service's request ids.
-func requestID() (string, error) {
+// NewRequestID makes a random UUID (version 4), like the service's request ids.
+func NewRequestID() (string, error) {
 	var b [16]byte
 	if _, err := rand.Read(b[:]); err != nil {
 		return "", fmt.Errorf("request id: %w", err)

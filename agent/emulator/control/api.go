@@ -4,9 +4,11 @@
 // client, and the eic-emulator command line built on both.
 //
 // Contract: the control API is served on its own listener, never on the IMDS one, so the code
-// under test cannot reach it through its IMDS endpoint. It has no authentication: anyone who
-// can connect can push keys that the emulator's root vouches for, so it listens on loopback by
-// default. Requests are bounded (MaxBody), decoded strictly (unknown fields, trailing data and
+// under test cannot reach it through its IMDS endpoint. Its own routes have no authentication:
+// anyone who can connect can push keys that the emulator's root vouches for, so it listens on
+// loopback by default. Only the AWS wire form of SendSSHPublicKey (POST /) authenticates, as
+// the service does: SigV4 against the credentials it was started with, recomputed by the AWS
+// SDK's signer. Requests are bounded (MaxBody), decoded strictly (unknown fields, trailing data and
 // wrong types are 400 errors) and refused when they carry an Origin header, so a web page in a
 // browser cannot drive it. Like the emulator, it is test and demo material.
 package control
@@ -95,6 +97,7 @@ type Faults struct {
 	SignerStaple       emulator.StapleFault `json:"signer_staple,omitempty"`
 	IntermediateStaple emulator.StapleFault `json:"intermediate_staple,omitempty"`
 	StapleNamesSHA256  bool                 `json:"staple_names_sha256,omitempty"`
+	ThrottlePush       bool                 `json:"throttle_push,omitempty"`
 }
 
 // StapleCerts is what the certs field of every served staple carries, on the wire by name:
@@ -112,7 +115,7 @@ func FaultsFrom(f emulator.Faults) Faults {
 		Region: f.Region, Zone: f.Zone, Domain: f.Domain,
 		ChainIncludesRoot: f.ChainIncludesRoot, Chain: string(f.Chain),
 		SignerStaple: f.SignerStaple, IntermediateStaple: f.IntermediateStaple,
-		StapleNamesSHA256: f.StapleNames256,
+		StapleNamesSHA256: f.StapleNames256, ThrottlePush: f.ThrottlePush,
 	}
 }
 
@@ -138,7 +141,7 @@ func (f Faults) Emulator() (emulator.Faults, error) {
 		Region: f.Region, Zone: f.Zone, Domain: f.Domain,
 		ChainIncludesRoot: f.ChainIncludesRoot,
 		SignerStaple:      f.SignerStaple, IntermediateStaple: f.IntermediateStaple,
-		StapleNames256: f.StapleNamesSHA256,
+		StapleNames256: f.StapleNamesSHA256, ThrottlePush: f.ThrottlePush,
 	}
 	if f.Chain != "" {
 		out.Chain = []byte(f.Chain)

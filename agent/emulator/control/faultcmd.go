@@ -24,6 +24,7 @@ func (c *Command) fault(ctx context.Context, args []string) error {
 		status                                   int
 		hang, reset, oversize, revokeTokens      bool
 		throttle, noTokens, withRoot, sha256Name bool
+		throttlePush                             bool
 		signerStaple, interStaple                emulator.StapleFault
 		domain, region, zone, chainFile          string
 		clearAll                                 bool
@@ -41,6 +42,7 @@ func (c *Command) fault(ctx context.Context, args []string) error {
 	fs.StringVar(&zone, "zone", "", "serve `Z` as placement/availability-zone (empty: the real one)")
 	fs.BoolVar(&revokeTokens, "revoke-tokens", false, "answer 401 to every token, old and new, as after a revocation")
 	fs.BoolVar(&throttle, "throttle", false, "answer 429 Too Many Requests to all but the token PUT")
+	fs.BoolVar(&throttlePush, "throttle-push", false, "answer ThrottlingException to every signed SendSSHPublicKey (POST /)")
 	fs.BoolVar(&noTokens, "no-tokens", false, "IMDSv1 only: refuse the token PUT (403), serve requests without one")
 	fs.BoolVar(&withRoot, "chain-includes-root", false, "append the root to signer-cert")
 	fs.BoolVar(&sha256Name, "staple-names-sha256", false, "name staples by SHA-256, as IMDS once did")
@@ -68,6 +70,7 @@ func (c *Command) fault(ctx context.Context, args []string) error {
 		"revoke-tokens":       func(f *Faults) { f.RevokeTokens = revokeTokens },
 		"throttle":            func(f *Faults) { f.Throttle = throttle },
 		"no-tokens":           func(f *Faults) { f.NoTokens = noTokens },
+		"throttle-push":       func(f *Faults) { f.ThrottlePush = throttlePush },
 		"chain-includes-root": func(f *Faults) { f.ChainIncludesRoot = withRoot },
 		"staple-names-sha256": func(f *Faults) { f.StapleNamesSHA256 = sha256Name },
 		"domain":              func(f *Faults) { f.Domain = domain },

@@ -22,13 +22,47 @@ var sharedPKI = sync.OnceValues(func() (*pki.PKI, error) { return pki.New(pki.Op
 
 // fixture is an emulator with IMDS and the control API on two real listeners.
 type fixture struct {
-	emu  *emulator.Emulator
-	imds *httptest.Server
-	ctl  *httptest.Server
-	cl   *Client
+	emu   *emulator.Emulator
+	imds  *httptest.Server
+	ctl   *httptest.Server
+	cl    *Client
+	creds Credentials
+	// clock is the control API's clock for X-Amz-Date: the real time, which is what the SDK
+	// signs with, moved by Advance.
+	clock *offsetClock
+}
+
+// offsetClock is the real clock moved by an offset. A frozen clock would not do: the SDK
+// signs with the real time, which goes on while the test runs.
+type offsetClock struct {
+	mu sync.Mutex
+	d  time.Duration
+}
+
+func (c *offsetClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return time.Now().Add(c.d)
+}
+
+// Advance moves the clock by d (backwards when d is negative).
+func (c *offsetClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.d += d
 }
 
 func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	creds, err := NewCredentials()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return newFixtureWith(t, creds)
+}
+
+// newFixtureWith starts a fixture whose SendSSHPublicKey checks signatures against creds.
+func newFixtureWith(t *testing.T, creds Credentials) *fixture {
 	t.Helper()
 	p, err := sharedPKI()
 	if err != nil {
@@ -38,7 +72,9 @@ func newFixture(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &fixture{emu: emu, imds: httptest.NewServer(emu), ctl: httptest.NewServer(NewHandler(emu, HandlerConfig{}))}
+	clock := &offsetClock{}
+	h := NewHandler(emu, HandlerConfig{Credentials: creds, Now: clock.Now})
+	f := &fixture{emu: emu, imds: httptest.NewServer(emu), ctl: httptest.NewServer(h), creds: creds, clock: clock}
 	t.Cleanup(f.imds.Close)
 	t.Cleanup(f.ctl.Close)
 	t.Cleanup(emu.Close)

@@ -103,10 +103,6 @@ func (c *Command) runServe(ctx context.Context, o serveOptions) error {
 		}
 		logger.Printf("wrote the test root CA certificate to %s", o.rootOut)
 	}
-	creds, err := serveCredentials(o, logger)
-	if err != nil {
-		return err
-	}
 	if o.user != "" {
 		key, err := readPublicKey(o.pubkey)
 		if err != nil {
@@ -133,6 +129,11 @@ func (c *Command) runServe(ctx context.Context, o serveOptions) error {
 		logger.Printf("warning: the control API on %s is reachable beyond this host, and anyone reaching it can push keys", ctlLn.Addr())
 	}
 
+	// After the listeners: a serve that cannot start says only why.
+	creds, err := serveCredentials(o, logger)
+	if err != nil {
+		return err
+	}
 	var imdsH, ctlH http.Handler = emu, NewHandler(emu, HandlerConfig{Logf: logger.Printf, Credentials: creds})
 	if !o.quiet {
 		imdsH, ctlH = logRequests("imds", imdsH, logger), logRequests("control", ctlH, logger)

@@ -1,6 +1,7 @@
 package control
 
 import (
+	"bytes"
 	"crypto/x509"
 	"encoding/json"
 	"errors"
@@ -214,11 +215,20 @@ type httpError struct {
 // decode reads exactly one JSON value of the given media type into v, refusing unknown
 // fields, trailing data and bodies over MaxBody.
 func decode(r *http.Request, mediaType string, v any) *httpError {
+	return decodeFrom(r, r.Body, mediaType, v)
+}
+
+// decodeBytes is decode for a body already read.
+func decodeBytes(r *http.Request, body []byte, mediaType string, v any) *httpError {
+	return decodeFrom(r, bytes.NewReader(body), mediaType, v)
+}
+
+func decodeFrom(r *http.Request, body io.Reader, mediaType string, v any) *httpError {
 	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != mediaType {
 		return &httpError{http.StatusUnsupportedMediaType,
 			fmt.Sprintf("request body must be sent with Content-Type: %s", mediaType)}
 	}
-	dec := json.NewDecoder(r.Body)
+	dec := json.NewDecoder(body)
 	dec.DisallowUnknownFields()
 	err := dec.Decode(v)
 	if err == nil {

@@ -262,50 +262,6 @@ func TestServerRefusesBadRequests(t *testing.T) {
 	})
 }
 
-func TestAWSWireForm(t *testing.T) {
-	f := newFixture(t)
-	_, key := newKey(t)
-	const target = "AWSEC2InstanceConnectService.SendSSHPublicKey"
-	const ct = "application/x-amz-json-1.1"
-	body := func(user string) string {
-		b, _ := json.Marshal(map[string]string{"InstanceId": emulator.DefaultInstanceID, "InstanceOSUser": user,
-			"SSHPublicKey": key + "\n", "AvailabilityZone": emulator.DefaultZone})
-		return string(b)
-	}
-	t.Run("send-ssh-public-key-pushes", func(t *testing.T) {
-		status, got := raw(t, f.ctl.URL, "POST", "/", ct, body("ec2-user"), "X-Amz-Target", target)
-		var ans struct {
-			RequestID string `json:"RequestId"`
-			Success   bool
-		}
-		if err := json.Unmarshal([]byte(got), &ans); err != nil || status != 200 || !ans.Success {
-			t.Fatalf("got %d %s, want 200 with Success", status, got)
-		}
-		if _, keys := imdsGet(t, f.imds.URL, testkit.KeysPath("ec2-user")); !strings.Contains(keys, "#Request="+ans.RequestID) {
-			t.Fatalf("IMDS does not serve request %s:\n%s", ans.RequestID, keys)
-		}
-	})
-	tests := []struct {
-		name, target, body, kind string
-	}{
-		{"invalid-user-is-invalid-args", target, body("9lives"), "InvalidArgsException"},
-		{"unknown-operation-refused", "AWSEC2InstanceConnectService.SendSerialConsoleSSHPublicKey", body("a"), "UnknownOperationException"},
-		{"unknown-field-refused", target, `{"InstanceOSUser":"a","Bogus":1}`, "SerializationException"},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			status, got := raw(t, f.ctl.URL, "POST", "/", ct, tc.body, "X-Amz-Target", tc.target)
-			var e struct {
-				Type    string `json:"__type"`
-				Message string
-			}
-			if err := json.Unmarshal([]byte(got), &e); err != nil || status != 400 || e.Type != tc.kind || e.Message == "" {
-				t.Fatalf("got %d %s, want 400 %s with a message", status, got, tc.kind)
-			}
-		})
-	}
-}
-
 func TestCountsJSON(t *testing.T) {
 	tests := []struct {
 		name string
