@@ -63,6 +63,38 @@ func TestLoginWithKeyPushedByAWSCLI(t *testing.T) {
 	}
 }
 
+// The attacker's try: the same CLI push signed with another key pair must be refused with
+// AuthException, and the key must not log in.
+func TestAWSCLIPushWithOtherCredentialsIsRefused(t *testing.T) {
+	cli := testenv.FindAWSCLI()
+	if cli == "" {
+		t.Skip("no AWS CLI (aws) installed: make e2e-deps installs Debian's awscli")
+	}
+	start(t, "")
+	path, _ := key(t, "ed25519")
+	other, err := control.NewCredentials()
+	if err != nil {
+		t.Fatal(err)
+	}
+	otherFile := filepath.Join(filepath.Dir(path), "other-credentials")
+	if err := other.WriteFile(otherFile); err != nil {
+		t.Fatal(err)
+	}
+	p := testenv.CLIPush{CLI: cli, Endpoint: "http://" + testenv.ControlAddr, Region: env.Emu.Region(),
+		InstanceID: env.Emu.InstanceID(), OSUser: "ec2-user", PubKey: filepath.Base(path) + ".pub",
+		Dir: filepath.Dir(path), Credentials: otherFile}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	out, err := p.Command(ctx).Output()
+	if err == nil {
+		t.Fatalf("a push signed with other credentials succeeded: %s", out)
+	}
+	if msg := stderrOf(err); !strings.Contains(msg, "(AuthException)") {
+		t.Errorf("the CLI failed without AuthException: %v\n%s", err, msg)
+	}
+	mustBeRefused(t, "ec2-user", path)
+}
+
 // stderrOf returns what a command that failed wrote to stderr, when exec kept it.
 func stderrOf(err error) string {
 	var ee *exec.ExitError
