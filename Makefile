@@ -57,20 +57,16 @@ vectors:
 units-check:
 	EIC_REQUIRE_SYSTEMD_ANALYZE=1 $(GO) test -count=1 -v ./systemd
 
-# Packages the end-to-end tests and the demo use (shellcheck: the maintainer scripts' test).
-# policy-rc.d keeps Debian's openssh-server from starting an sshd on the host while it installs.
-E2E_PACKAGES := openssh-server openssh-client iproute2 libnss-extrausers shellcheck
+# Packages the end-to-end tests and the demo use (shellcheck: the maintainer scripts' test; awscli:
+# the demo and one e2e test push with the real AWS CLI). .ci/e2e-deps installs the missing ones
+# without starting any service, and disables again a unit a newly installed package enabled
+# (openssh-server's ssh.service), so the host's services stay as they were.
+E2E_PACKAGES := openssh-server openssh-client iproute2 libnss-extrausers shellcheck awscli
 e2e-deps:
-	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && ! dpkg -s $(E2E_PACKAGES) >/dev/null 2>&1; then \
-	  echo "installing $(E2E_PACKAGES)"; \
-	  created=; if [ ! -e /usr/sbin/policy-rc.d ]; then printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod 755 /usr/sbin/policy-rc.d; created=1; fi; \
-	  DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
-	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(E2E_PACKAGES) >/dev/null; rc=$$?; \
-	  if [ -n "$$created" ]; then rm -f /usr/sbin/policy-rc.d; fi; exit $$rc; \
-	fi
+	@sh .ci/e2e-deps $(E2E_PACKAGES)
 
 e2e: e2e-deps
-	$(GO) test -tags e2e -count=1 -v ./agent/testenv/
+	EIC_E2E_REQUIRE_AWS=1 $(GO) test -tags e2e -count=1 -v ./agent/testenv/
 
 demo: e2e-deps build
 	$(BIN)/eic-demo --bin $(BIN)

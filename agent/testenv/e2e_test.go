@@ -56,7 +56,7 @@ func TestMain(m *testing.M) {
 		os.Exit(code)
 	}
 	var err error
-	env, err = testenv.Start(testenv.Options{Config: helperConfig})
+	env, err = testenv.Start(testenv.Options{Config: helperConfig, Control: controlAPI})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "testenv:", err)
 		os.Exit(1)

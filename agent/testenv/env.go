@@ -53,12 +53,21 @@ func Build(dir string, cmds ...string) (string, error) {
 // Bin returns the path of a command built by Build.
 func Bin(name string) string { return filepath.Join(os.Getenv(binEnv), name) }
 
-// Env is a prepared host: emulator at the IMDS address, journald stand-in, helper installed.
+// ControlAddr is where the emulator's control API (and its AWS SendSSHPublicKey endpoint)
+// listens inside the namespace when Options.Control is set: the address `eic-emulator` uses by
+// default.
+const ControlAddr = "127.0.0.1:8169"
+
+// Env is a prepared host: emulator at the IMDS address with its control API on ControlAddr,
+// journald stand-in, helper installed.
 type Env struct {
 	Emu     *emulator.Emulator
 	Sys     *System
 	Journal *Journal
-	srv     *http.Server
+	// AWSCredentials is the shared-credentials file Options.Control wrote: what the AWS CLI
+	// signs its pushes to ControlAddr with.
+	AWSCredentials string
+	srvs           []*http.Server
 }
 
 // Options for Start.
@@ -67,6 +76,11 @@ type Options struct {
 	Config string
 	// KeyTTL is the emulator's default key lifetime (default 60s).
 	KeyTTL time.Duration
+	// Control, when not nil, makes the handler served on ControlAddr (the emulator's control
+	// API with its AWS route), after writing the credentials that route checks to
+	// credentialsFile (AWS shared-credentials format). testenv cannot make it itself:
+	// agent/emulator/control's tests import testenv.
+	Control func(emu *emulator.Emulator, credentialsFile string) (http.Handler, error)
 }
 
 // Start prepares the namespace and starts the emulator on 169.254.169.254:80.
@@ -102,14 +116,38 @@ func Start(o Options) (*Env, error) {
 	if err != nil {
 		return nil, err
 	}
-	ln, err := net.Listen("tcp", "169.254.169.254:80")
-	if err != nil {
-		j.Close()
-		return nil, fmt.Errorf("listen on the IMDS address: %w", err)
+	env := &Env{Emu: emu, Sys: sys, Journal: j}
+	listeners := []struct {
+		what, addr string
+		h          http.Handler
+	}{{"the IMDS address", "169.254.169.254:80", emu}}
+	if o.Control != nil {
+		env.AWSCredentials = filepath.Join(Work, "aws", "credentials")
+		err := os.MkdirAll(filepath.Dir(env.AWSCredentials), 0o700)
+		var h http.Handler
+		if err == nil {
+			h, err = o.Control(emu, env.AWSCredentials)
+		}
+		if err != nil {
+			j.Close()
+			return nil, fmt.Errorf("control API: %w", err)
+		}
+		listeners = append(listeners, struct {
+			what, addr string
+			h          http.Handler
+		}{"the control address", ControlAddr, h})
 	}
-	srv := &http.Server{Handler: emu, ReadHeaderTimeout: 5 * time.Second}
-	go func() { _ = srv.Serve(ln) }()
-	return &Env{Emu: emu, Sys: sys, Journal: j, srv: srv}, nil
+	for _, l := range listeners {
+		ln, err := net.Listen("tcp", l.addr)
+		if err != nil {
+			env.Close()
+			return nil, fmt.Errorf("listen on %s: %w", l.what, err)
+		}
+		srv := &http.Server{Handler: l.h, ReadHeaderTimeout: 5 * time.Second}
+		go func() { _ = srv.Serve(ln) }()
+		env.srvs = append(env.srvs, srv)
+	}
+	return env, nil
 }
 
 // Close stops the emulator and the journal. Mounts vanish with the namespace.
@@ -117,11 +155,15 @@ func (e *Env) Close() error {
 	e.Emu.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	err := e.srv.Shutdown(ctx)
-	if errors.Is(err, context.DeadlineExceeded) {
-		err = e.srv.Close()
+	var errs []error
+	for _, srv := range e.srvs {
+		err := srv.Shutdown(ctx)
+		if errors.Is(err, context.DeadlineExceeded) {
+			err = srv.Close()
+		}
+		errs = append(errs, err)
 	}
-	return errors.Join(err, e.Journal.Close())
+	return errors.Join(append(errs, e.Journal.Close())...)
 }
 
 // RunHelper runs the installed helper as the command user, the way sshd does (empty
