@@ -63,7 +63,7 @@ func (c *Command) serve(ctx context.Context, name string, args []string) error {
 	fs.StringVar(&o.user, "user", "", "push the key of --pubkey for `USER` at start")
 	fs.StringVar(&o.pubkey, "pubkey", "", "public key `FILE` to push for --user at start")
 	fs.BoolVar(&o.quiet, "quiet", false, "do not log each request")
-	if err := parse(fs, args); err != nil {
+	if err := c.parse(fs, args); err != nil {
 		return err
 	}
 	if o.listen != "" {
