@@ -308,7 +308,7 @@ func TestLoad(t *testing.T) {
 		wantErr  string // substring; "" means success
 	}{
 		{"missing-implicit-gives-defaults", missing, false, Default(), ""},
-		{"missing-explicit-is-error", missing, true, Config{}, "config " + missing},
+		{"missing-explicit-is-error-naming-the-path-once", missing, true, Config{}, "config " + missing + ": no such file or directory"},
 		{"existing-file-parsed", good, true, withWarn, ""},
 		{"existing-file-parsed-implicit", good, false, withWarn, ""},
 		{"too-large-refused", big, false, Config{}, "larger than 1048576 bytes"},

@@ -109,7 +109,7 @@ func TestEachErrorPrintedOnce(t *testing.T) {
 		code int
 		want string
 	}{
-		{"config-error-before-logging", []string{"run", "--config", filepath.Join(dir, "typo.toml")}, 2, "typo.toml: open"},
+		{"config-error-before-logging", []string{"run", "--config", filepath.Join(dir, "typo.toml")}, 2, "typo.toml: no such file or directory"},
 		{"config-directory-in-words", []string{"run", "--config", dir}, 2, "is a directory, not a regular file"},
 		{"service-user-refused-once", []string{"run", "--config", badUser}, 2, "no such account in /etc/passwd"},
 		{"no-socket-once", []string{"run", "--config", noSocket}, 1, "cannot start: no socket to serve"},

@@ -125,7 +125,7 @@ func TestErrorsReachTheTerminal(t *testing.T) {
 		args []string
 		want string
 	}{
-		{"missing-config-said-once", []string{"--config", filepath.Join(dir, "typo.toml"), "alice"}, "typo.toml: open"},
+		{"missing-config-said-once", []string{"--config", filepath.Join(dir, "typo.toml"), "alice"}, "typo.toml: no such file or directory"},
 		{"directory-config-said-in-words", []string{"--config", dir, "alice"}, "is a directory, not a regular file"},
 		{"stderr-target-not-doubled", []string{"--config", stderrCfg, "alice", "not-a-fingerprint"}, "refusing lookup: bad fingerprint argument"},
 	}
