@@ -16,7 +16,9 @@ func TestHelpAndVersionOnStdout(t *testing.T) {
 		{"version-command", []string{"version"}, "eic-emulator dev\n"},
 		{"help-flag", []string{"--help"}, "usage: eic-emulator COMMAND [flags]"},
 		{"help-command", []string{"help"}, "usage: eic-emulator COMMAND [flags]"},
+		{"short-help-flag", []string{"-h"}, "usage: eic-emulator COMMAND [flags]"},
 		{"serve-help", []string{"serve", "--help"}, "usage: eic-emulator serve"},
+		{"subcommand-help-lists-flags", []string{"fault", "-h"}, "usage: eic-emulator fault"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -26,4 +28,9 @@ func TestHelpAndVersionOnStdout(t *testing.T) {
 			}
 		})
 	}
+	t.Run("subcommand-help-lists-its-flags", func(t *testing.T) {
+		if stdout, _, _ := runBinary(t, "fault", "-h"); !strings.Contains(stdout, "-slow-drip D") {
+			t.Errorf("fault -h does not list --slow-drip:\n%s", stdout)
+		}
+	})
 }
