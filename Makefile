@@ -6,21 +6,31 @@ LDFLAGS   := -s -w -X main.version=$(VERSION)
 GOFLAGS_BUILD := -trimpath -ldflags '$(LDFLAGS)'
 CMDS      := $(notdir $(wildcard cmd/*))
 
-.PHONY: help build test lint unit fuzz bench clean e2e e2e-deps demo units-check nspawn nspawn-deps vectors packages packages-check packages-deps
+.PHONY: help build test lint unit fuzz bench clean e2e e2e-deps demo units-check nspawn nspawn-deps vectors man-check packages packages-check packages-deps
 
+# Every target is listed here (packaging/makefile_test.go checks it, and that the CI line is
+# exactly the make commands .ci/run runs, in order).
 help:
-	@echo "make build   static binaries for every cmd/ into $(BIN)/"
-	@echo "make test    gofmt, go vet and go test -race ./..."
-	@echo "make fuzz    run each fuzz target for FUZZTIME (default 20s)"
-	@echo "make bench   benchmarks with -benchmem"
-	@echo "make vectors regenerate the OpenSSL-made signer and key bundle test vectors (commit them)"
-	@echo "make demo    (root) a real sshd login against the emulator, in private namespaces"
-	@echo "make e2e     (root) the end-to-end login tests with real sshd and ssh"
-	@echo "make units-check  systemd-analyze verify + security (exposure <= 2.0) of systemd/"
-	@echo "make nspawn  (root) the systemd units under a real systemd in a systemd-nspawn container"
-	@echo "make packages        .deb and .rpm for amd64 and arm64 into dist/ (go tool nfpm)"
-	@echo "make packages-check  build them and check metadata, file lists, lintian, rpmlint, shellcheck"
-	@echo "CI (.ci/run) runs: make test, units-check, packages-check, e2e, nspawn"
+	@echo "make help           this list"
+	@echo "make build          static binaries for every cmd/ into $(BIN)/"
+	@echo "make test           lint, then unit"
+	@echo "make lint           gofmt and go vet"
+	@echo "make unit           go test -race ./... (needs gcc for cgo)"
+	@echo "make fuzz           run each fuzz target for FUZZTIME (default 20s)"
+	@echo "make bench          benchmarks with -benchmem"
+	@echo "make vectors        regenerate the OpenSSL-made signer and key bundle test vectors (commit them)"
+	@echo "make man-check      mandoc -T lint and man --warnings on docs/man/"
+	@echo "make demo           (root) a real sshd login against the emulator, in private namespaces"
+	@echo "make e2e            (root) the end-to-end login tests with real sshd and ssh"
+	@echo "make e2e-deps       (root) apt-get install what e2e and demo need"
+	@echo "make units-check    systemd-analyze verify + security (exposure <= 2.0) of systemd/"
+	@echo "make nspawn         (root) the systemd units under a real systemd in a systemd-nspawn container"
+	@echo "make nspawn-deps    (root) apt-get install what nspawn needs"
+	@echo "make packages       .deb and .rpm for amd64 and arm64 into dist/ (go tool nfpm)"
+	@echo "make packages-check build them and check metadata, file lists, man pages, lintian, rpmlint, shellcheck"
+	@echo "make packages-deps  (root) apt-get install what packages-check needs"
+	@echo "make clean          remove $(BIN)/ and dist/"
+	@echo "CI (.ci/run) runs: make test, make units-check, make packages-check, make e2e, make nspawn"
 
 build:
 	@mkdir -p $(BIN)
@@ -85,6 +95,14 @@ nspawn-deps:
 nspawn: nspawn-deps
 	EIC_NSPAWN_REQUIRE=1 $(GO) test -tags nspawn -count=1 -v ./agent/testenv/nspawn/
 
+# The manual pages, written in mdoc by hand; shipped gzipped by `make packages`.
+MAN_PAGES := $(wildcard docs/man/*.[1-8])
+
+# mandoc -T lint and man --warnings on every page (packaging/man_test.go; packages-check runs it
+# too). A missing tool fails the check.
+man-check:
+	EIC_PACKAGES_REQUIRE=1 $(GO) test -tags packages -count=1 -run '^TestManPages$$' -v ./packaging/
+
 # Packages: static binaries per GOARCH into dist/build/$arch, then nfpm.yaml per format. The
 # version comes from the nearest vX.Y.Z tag or the VERSION file (packaging/version.sh); the
 # binaries carry the same version as the packages.
@@ -96,6 +114,8 @@ packages:
 	rm -rf $(DIST)
 	@mkdir -p $(DIST)/build
 	gzip -9n < packaging/changelog > $(DIST)/build/changelog.gz
+	@mkdir -p $(DIST)/build/man
+	@for page in $(MAN_PAGES); do gzip -9n < $$page > $(DIST)/build/man/$$(basename $$page).gz; done
 	@set -e; for arch in $(PKG_ARCHES); do \
 	  echo "== $$arch $(PKG_VERSION)"; \
 	  CGO_ENABLED=0 GOOS=linux GOARCH=$$arch $(GO) build -trimpath -ldflags '-s -w -X main.version=$(PKG_VERSION)' \
@@ -103,9 +123,9 @@ packages:
 	  for fmt in deb rpm; do PKG_ARCH=$$arch PKG_VERSION=$(PKG_VERSION) $(GO) tool nfpm package -f nfpm.yaml -p $$fmt -t $(DIST)/; done; \
 	done
 
-# Tools packages-check runs: dpkg-deb (dpkg-dev), lintian, rpm, rpmlint, shellcheck, and
-# qemu-user-static for the arm64 binaries.
-PKG_CHECK_PACKAGES := dpkg-dev lintian rpm rpmlint shellcheck qemu-user-static
+# Tools packages-check runs: dpkg-deb (dpkg-dev), lintian, rpm, rpmlint, shellcheck,
+# qemu-user-static for the arm64 binaries, and mandoc and man-db for the manual pages.
+PKG_CHECK_PACKAGES := dpkg-dev lintian rpm rpmlint shellcheck qemu-user-static mandoc man-db
 packages-deps:
 	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && ! dpkg -s $(PKG_CHECK_PACKAGES) >/dev/null 2>&1; then \
 	  echo "installing $(PKG_CHECK_PACKAGES)"; \

@@ -51,12 +51,12 @@ func TestBinariesStaticForTheirArch(t *testing.T) {
 			if a.goarch != "amd64" {
 				return // the arm64 one runs in TestArm64VerifyMatchesAmd64
 			}
-			// The binaries carry the package's version (doctor and bug reports quote it). The
-			// helper prints it on stderr: its stdout is only ever keys for sshd.
+			// The binaries carry the package's version (doctor and bug reports quote it), on
+			// stdout like every program's --version (sshd never asks the helper for it).
 			for bin, arg := range map[string]string{"eic-authorized-keys": "--version", "eic-agent": "version"} {
 				out := runBinary(t, filepath.Join(root, "usr/sbin", bin), arg)
-				if want := bin + " " + version(t) + "\n"; out.stdout+out.stderr != want || out.code != 0 {
-					t.Errorf("%s %s: exit %d, %q, want %q", bin, arg, out.code, out.stdout+out.stderr, want)
+				if want := bin + " " + version(t) + "\n"; out.stdout != want || out.stderr != "" || out.code != 0 {
+					t.Errorf("%s %s: exit %d, stdout %q, stderr %q; want %q on stdout", bin, arg, out.code, out.stdout, out.stderr, want)
 				}
 			}
 		})

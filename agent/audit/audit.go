@@ -22,6 +22,7 @@ import (
 	"github.com/coreos/go-systemd/v22/journal"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
+	"golang.org/x/sys/unix"
 )
 
 // DefaultIdentifier is upstream's syslog tag, kept so log filters still match.
@@ -52,6 +53,11 @@ type Config struct {
 	// SyslogAddr is a unixgram socket path; "" means the local syslog
 	// (/dev/log and its usual alternatives).
 	SyslogAddr string
+	// Terminal says a person is reading Stderr (see IsTerminal): every record
+	// then also goes to Stderr when the target is journald or syslog, so a
+	// mistake made at the keyboard is not only in a log they are not watching.
+	// Under sshd and systemd stderr is not a terminal and nothing changes.
+	Terminal bool
 }
 
 // New returns a logger for cfg. An explicit target that is unavailable is an
@@ -70,6 +76,7 @@ func New(cfg Config) (*zap.Logger, error) {
 	errOut := zapcore.Lock(zapcore.AddSync(cfg.Stderr))
 
 	var core zapcore.Core
+	toStderr := false
 	switch cfg.Target {
 	case TargetJournald:
 		if !journal.Enabled() {
@@ -83,23 +90,46 @@ func New(cfg Config) (*zap.Logger, error) {
 		}
 		core = newSyslogCore(level, w)
 	case TargetStderr:
-		core = newStderrCore(level, errOut)
+		core, toStderr = newStderrCore(level, errOut), true
 	case TargetAuto, "":
-		core = autoCore(level, cfg, errOut)
+		core, toStderr = autoCore(level, cfg, errOut)
 	default:
 		return nil, fmt.Errorf("log target %q: must be one of auto, journald, syslog, stderr", cfg.Target)
+	}
+	if cfg.Terminal && !toStderr {
+		core = zapcore.NewTee(core, newStderrCore(level, errOut))
 	}
 	return zap.New(core, zap.ErrorOutput(errOut)), nil
 }
 
-func autoCore(level zapcore.Level, cfg Config, errOut zapcore.WriteSyncer) zapcore.Core {
+// autoCore picks journald, else syslog, else stderr, and says whether it picked stderr.
+func autoCore(level zapcore.Level, cfg Config, errOut zapcore.WriteSyncer) (zapcore.Core, bool) {
 	if journal.Enabled() {
-		return newJournalCore(level, cfg.Identifier)
+		return newJournalCore(level, cfg.Identifier), false
 	}
 	if w, err := dialSyslog(cfg); err == nil {
-		return newSyslogCore(level, w)
+		return newSyslogCore(level, w), false
 	}
-	return newStderrCore(level, errOut)
+	return newStderrCore(level, errOut), true
+}
+
+// IsTerminal reports whether w is a terminal (a person is reading it), for Config.Terminal.
+// Anything but an *os.File, such as a test's buffer, is not.
+func IsTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok || f == nil {
+		return false
+	}
+	// SyscallConn rather than Fd: Fd would put the descriptor into blocking mode.
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return false
+	}
+	var ioctlErr error
+	if err := rc.Control(func(fd uintptr) { _, ioctlErr = unix.IoctlGetTermios(int(fd), unix.TCGETS) }); err != nil {
+		return false
+	}
+	return ioctlErr == nil
 }
 
 func dialSyslog(cfg Config) (*syslog.Writer, error) {

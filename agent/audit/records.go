@@ -47,7 +47,7 @@ func Accepted(log *zap.Logger, g Grant) {
 // facts.
 type Denial struct {
 	User        string
-	Block       int    // 0-based block index in the bundle
+	Block       int    // 0-based index in the bundle; logged as block = Block+1, as --explain numbers it
 	Reason      string // a typed reason's string, e.g. "expired"
 	Detail      string // one line for the operator
 	Fingerprint string
@@ -76,7 +76,9 @@ func Rejected(log *zap.Logger, d Denial) {
 	}
 	log.Log(level, msg,
 		zap.String("user", d.User),
-		zap.Int("block", d.Block),
+		// 1-based, so that "block=2" here and "block 2 (line N)" in verify --explain are the
+		// same block of the bundle.
+		zap.Int("block", d.Block+1),
 		zap.String("reason", d.Reason),
 		zap.String("detail", d.Detail),
 		zap.String("fingerprint", d.Fingerprint),

@@ -79,7 +79,7 @@ func TestRejected(t *testing.T) {
 				Level:   zapcore.WarnLevel,
 				Message: "Rejected EC2 Instance Connect key for ec2-user: expired (expired at 2024-11-19T07:26:40Z)",
 				Fields: map[string]any{
-					"user": "ec2-user", "block": int64(2), "reason": "expired",
+					"user": "ec2-user", "block": int64(3), "reason": "expired",
 					"detail": "expired at 2024-11-19T07:26:40Z", "fingerprint": "SHA256:xyz",
 					"request_id": "req-1", "caller": "arn:aws:iam::123456789012:user/mallory", "event": "reject",
 				},
@@ -92,7 +92,7 @@ func TestRejected(t *testing.T) {
 				Level:   zapcore.WarnLevel,
 				Message: "Rejected EC2 Instance Connect key for root: bad-signature",
 				Fields: map[string]any{
-					"user": "root", "block": int64(0), "reason": "bad-signature", "detail": "",
+					"user": "root", "block": int64(1), "reason": "bad-signature", "detail": "",
 					"fingerprint": "", "request_id": "", "caller": "", "event": "reject",
 				},
 			},
@@ -104,7 +104,7 @@ func TestRejected(t *testing.T) {
 				Level:   zapcore.InfoLevel,
 				Message: "Rejected EC2 Instance Connect key for root: fingerprint-mismatch",
 				Fields: map[string]any{
-					"user": "root", "block": int64(1), "reason": "fingerprint-mismatch", "detail": "",
+					"user": "root", "block": int64(2), "reason": "fingerprint-mismatch", "detail": "",
 					"fingerprint": "", "request_id": "", "caller": "", "event": "reject",
 				},
 			},

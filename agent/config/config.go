@@ -217,6 +217,12 @@ func Load(path string, explicit bool) (Config, error) {
 		return Default(), nil
 	}
 	if err != nil {
+		// The path is said once, first: "config X: no such file or directory", not "config X:
+		// open X: ...".
+		var pe *fs.PathError
+		if errors.As(err, &pe) && pe.Path == path {
+			err = pe.Err
+		}
 		return Config{}, fmt.Errorf("config %s: %w", path, err)
 	}
 	return Parse(data, path)

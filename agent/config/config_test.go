@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -180,7 +181,9 @@ func TestParseErrors(t *testing.T) {
 		{"endpoint-not-url-refused", "[imds]\nendpoint = \"169.254.169.254\"\n", []string{"imds.endpoint"}},
 		{"extra-domain-uppercase-refused", "[trust]\nextra_domains = [\"Example.com\"]\n", []string{`trust.extra_domains: "Example.com"`}},
 		{"extra-domain-single-label-refused", "[trust]\nextra_domains = [\"com\"]\n", []string{"at least two labels"}},
-		{"extra-domain-trailing-dot-refused", "[trust]\nextra_domains = [\"example.com.\"]\n", []string{`"example.com."`}},
+		{"extra-domain-trailing-dot-refused", "[trust]\nextra_domains = [\"x.example.\"]\n",
+			[]string{`trust.extra_domains: "x.example.": trailing dots are not allowed: write "x.example"`}},
+		{"extra-domain-only-dots-refused", "[trust]\nextra_domains = [\"..\"]\n", []string{`"..": each label must be 1..63 characters`}},
 		{"extra-domain-empty-refused", "[trust]\nextra_domains = [\"\"]\n", []string{"empty domain"}},
 		{"extra-domain-hyphen-edge-refused", "[trust]\nextra_domains = [\"-x.example.com\"]\n", []string{"starts or ends with '-'"}},
 		{"ca-relative-refused", "[trust]\nca = \"roots.pem\"\n", []string{`trust.ca = "roots.pem": must be an absolute path`}},
@@ -296,6 +299,10 @@ func TestLoad(t *testing.T) {
 		t.Fatal(err)
 	}
 	missing := filepath.Join(dir, "missing.toml")
+	fifo := filepath.Join(dir, "fifo.toml")
+	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	withWarn := Default()
 	withWarn.Log.Level = "warn"
 
@@ -307,11 +314,12 @@ func TestLoad(t *testing.T) {
 		wantErr  string // substring; "" means success
 	}{
 		{"missing-implicit-gives-defaults", missing, false, Default(), ""},
-		{"missing-explicit-is-error", missing, true, Config{}, "config " + missing},
+		{"missing-explicit-is-error-naming-the-path-once", missing, true, Config{}, "config " + missing + ": no such file or directory"},
 		{"existing-file-parsed", good, true, withWarn, ""},
 		{"existing-file-parsed-implicit", good, false, withWarn, ""},
 		{"too-large-refused", big, false, Config{}, "larger than 1048576 bytes"},
-		{"directory-refused", dir, false, Config{}, "not a regular file"},
+		{"directory-refused-in-words", dir, true, Config{}, "config " + dir + ": is a directory, not a regular file"},
+		{"fifo-refused-in-words-without-blocking", fifo, true, Config{}, "config " + fifo + ": is a named pipe (FIFO), not a regular file"},
 		{"invalid-file-implicit-still-error", bad, false, Config{}, `config ` + bad + `: unknown key "bogus"`},
 	}
 	for _, tc := range tests {

@@ -99,3 +99,37 @@ func TestDocsNameEveryKey(t *testing.T) {
 		}
 	}
 }
+
+const manPath = "../../docs/man/eic-agent.toml.5"
+
+// TestManPageNamesEveryKey: eic-agent.toml(5) has a subsection per table (".Ss [table]: ...",
+// top-level keys under ".Ss Top level") with an ".It Cm key" entry for each of its keys.
+func TestManPageNamesEveryKey(t *testing.T) {
+	data, err := os.ReadFile(manPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sections := map[string]string{} // table ("" for top level) -> its subsection's text
+	for _, part := range strings.Split(string(data), "\n.Ss ")[1:] {
+		title, body, _ := strings.Cut(part, "\n")
+		table := ""
+		if strings.HasPrefix(title, "[") {
+			table, _, _ = strings.Cut(title[1:], "]")
+		}
+		sections[table] += body
+	}
+	for _, k := range allKeys(reflect.TypeOf(Config{}), "") {
+		table, key := "", k
+		if i := strings.LastIndex(k, "."); i >= 0 {
+			table, key = k[:i], k[i+1:]
+		}
+		body, ok := sections[table]
+		if !ok {
+			t.Errorf("%s has no subsection for table [%s]", manPath, table)
+			continue
+		}
+		if !strings.Contains(body, "\n.It Cm "+key+" ") {
+			t.Errorf("%s has no .It Cm entry for key %q under its table", manPath, k)
+		}
+	}
+}

@@ -139,6 +139,9 @@ func checkDomain(d string) error {
 	if len(d) > 253 {
 		return fmt.Errorf("longer than 253 characters")
 	}
+	if t := strings.TrimRight(d, "."); t != d && t != "" {
+		return fmt.Errorf("trailing dots are not allowed: write %q (IMDS serves the domain without one)", t)
+	}
 	labels := strings.Split(d, ".")
 	if len(labels) < 2 {
 		return fmt.Errorf("must have at least two labels (like example.com)")

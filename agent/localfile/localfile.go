@@ -32,7 +32,7 @@ func Read(path string, max int64, check func(fs.FileInfo) error) ([]byte, error)
 		return nil, err
 	}
 	if !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("not a regular file (%s)", st.Mode().Type())
+		return nil, fmt.Errorf("%s, not a regular file", describe(st.Mode()))
 	}
 	if check != nil {
 		if err := check(st); err != nil {
@@ -48,4 +48,22 @@ func Read(path string, max int64, check func(fs.FileInfo) error) ([]byte, error)
 		return nil, fmt.Errorf("%w: larger than %d bytes", ErrTooLarge, max)
 	}
 	return data, nil
+}
+
+// describe names a file type in words an operator knows ("is a directory"), not as a mode
+// string ("d---------").
+func describe(m fs.FileMode) string {
+	switch {
+	case m.IsDir():
+		return "is a directory"
+	case m&fs.ModeNamedPipe != 0:
+		return "is a named pipe (FIFO)"
+	case m&fs.ModeSocket != 0:
+		return "is a socket"
+	case m&fs.ModeCharDevice != 0:
+		return "is a character device"
+	case m&fs.ModeDevice != 0:
+		return "is a block device"
+	}
+	return fmt.Sprintf("is a special file (%s)", m.Type())
 }

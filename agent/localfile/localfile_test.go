@@ -39,8 +39,9 @@ func TestRead(t *testing.T) {
 		{name: "file-at-the-bound-read", path: exact, want: "12345678"},
 		{name: "symlink-followed", path: filepath.Join(dir, "link"), want: "12345678"},
 		{name: "file-over-the-bound-refused", path: over, wantErr: "larger than 8 bytes"},
-		{name: "directory-refused", path: dir, wantErr: "not a regular file"},
-		{name: "fifo-refused-without-blocking", path: fifo, wantErr: "not a regular file"},
+		{name: "directory-refused-in-words", path: dir, wantErr: "is a directory, not a regular file"},
+		{name: "fifo-refused-in-words-without-blocking", path: fifo, wantErr: "is a named pipe (FIFO), not a regular file"},
+		{name: "device-refused-in-words", path: "/dev/null", wantErr: "is a character device, not a regular file"},
 		{name: "missing-file-refused", path: filepath.Join(dir, "nope"), wantErr: "no such file"},
 		{name: "check-error-returned", path: exact, check: func(fs.FileInfo) error { return refuse }, wantErr: "refused by check"},
 		{name: "check-sees-the-file", path: exact, check: func(st fs.FileInfo) error {

@@ -52,7 +52,7 @@ type ServeConfig struct {
 // through sc.Load on sc.Reload, and speaks sd_notify (READY=1 once the socket is served,
 // WATCHDOG=1 when systemd asks for it, RELOADING=1 and STOPPING=1). A configuration that fails
 // at reload is logged and the running one kept. It returns nil after a clean stop and an error
-// when serving failed.
+// when serving failed; it does not log that error itself, so that the caller reports it once.
 //
 // sd_notify lives here rather than with the caller because the watchdog must be pinged by the
 // loop that also takes reloads and stops: a stuck loop then stops the pings and systemd
@@ -121,8 +121,7 @@ func (d *daemonState) serve(ctx context.Context) error {
 			if err == nil {
 				err = errors.New("the socket was closed")
 			}
-			d.log.Error("eic-agent stopped serving", zap.Error(err))
-			return err
+			return fmt.Errorf("stopped serving: %w", err)
 		case <-ping:
 			d.notify(daemon.SdNotifyWatchdog)
 		case <-d.sc.Reload:

@@ -59,7 +59,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stdout, "eic-agent", version)
 		return exitOK
 	case "run":
-		return runService(args[1:], stderr)
+		return runService(args[1:], stdout, stderr)
 	case "doctor":
 		return runDoctor(args[1:], stdout, stderr)
 	case "logins":
@@ -74,19 +74,21 @@ func run(args []string, stdout, stderr io.Writer) int {
 	return exitUsage
 }
 
-func runService(args []string, stderr io.Writer) int {
+func runService(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("eic-agent run", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.Usage = func() { _, _ = io.WriteString(stderr, usage) }
+	fs.Usage = func() {} // -h is answered below, on stdout; a bad flag is named by fs itself
 	configPath := fs.String("config", "", "config file (default "+config.DefaultPath+")")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
+			_, _ = io.WriteString(stdout, usage)
 			return exitOK
 		}
+		fmt.Fprintln(stderr, "eic-agent run: see eic-agent --help")
 		return exitUsage
 	}
 	if fs.NArg() != 0 {
-		_, _ = io.WriteString(stderr, usage)
+		fmt.Fprintf(stderr, "eic-agent run: too many arguments: %q (run takes only --config FILE)\n%s", fs.Args(), usage)
 		return exitUsage
 	}
 	// Signals are taken first: a stop or reload asked for while starting is acted on once serving.
@@ -97,24 +99,34 @@ func runService(args []string, stderr io.Writer) int {
 	defer signal.Stop(reload)
 
 	err := serve(ctx, *configPath, reload, stderr)
-	switch {
-	case err == nil:
+	if err == nil {
 		return exitOK
-	case errors.Is(err, errConfig), errors.Is(err, service.ErrConfig):
-		fmt.Fprintf(stderr, "eic-agent: %v\n", err)
-		return exitUsage
-	default:
-		fmt.Fprintf(stderr, "eic-agent: %v\n", err)
-		return exitFailed
 	}
+	// Once the logger exists serve logs its errors itself (to the terminal too when stderr is
+	// one); printing them again would show each twice.
+	if !errors.As(err, new(loggedError)) {
+		fmt.Fprintf(stderr, "eic-agent: %v\n", err)
+	}
+	if errors.Is(err, errConfig) || errors.Is(err, service.ErrConfig) {
+		return exitUsage
+	}
+	return exitFailed
 }
 
 // errConfig marks a configuration eic-agent cannot start with (exit status 2).
 var errConfig = errors.New("configuration error")
 
+// loggedError is an error serve has already logged: the caller only picks the exit status.
+type loggedError struct{ err error }
+
+func (e loggedError) Error() string { return e.err.Error() }
+func (e loggedError) Unwrap() error { return e.err }
+
 // serve is the service process: the configuration at path ("" is config.DefaultPath, which may
 // be absent), its logger, the service account and the socket, then service.Serve until ctx ends.
-// Whatever it logs is synced before it returns, so the caller's one-line error comes last.
+// An error from before the logger exists is returned for the caller to print; every later one
+// is logged here, once, and returned as a loggedError. Whatever it logs is synced before it
+// returns.
 func serve(ctx context.Context, path string, reload <-chan os.Signal, stderr io.Writer) error {
 	explicit := path != ""
 	if !explicit {
@@ -125,7 +137,8 @@ func serve(ctx context.Context, path string, reload <-chan os.Signal, stderr io.
 	if err != nil {
 		return fmt.Errorf("%w: %w", errConfig, err)
 	}
-	log, err := audit.New(audit.Config{Target: cfg.Log.Target, Level: cfg.Log.Level, Stderr: stderr})
+	log, err := audit.New(audit.Config{Target: cfg.Log.Target, Level: cfg.Log.Level, Stderr: stderr,
+		Terminal: audit.IsTerminal(stderr)})
 	if err != nil {
 		return fmt.Errorf("%w: logging: %w", errConfig, err)
 	}
@@ -133,14 +146,14 @@ func serve(ctx context.Context, path string, reload <-chan os.Signal, stderr io.
 	uid, err := wire.ServiceUID(cfg.Service.User)
 	if err != nil {
 		log.Error("cannot start: service.user cannot be trusted as the service account", zap.Error(err))
-		return fmt.Errorf("%w: %w", errConfig, err)
+		return loggedError{fmt.Errorf("%w: %w", errConfig, err)}
 	}
 	ln, activated, err := service.Listen(cfg.Service.Socket)
 	if err != nil {
 		log.Error("cannot start: no socket to serve", zap.Error(err))
-		return err
+		return loggedError{err}
 	}
-	return service.Serve(ctx, service.ServeConfig{
+	err = service.Serve(ctx, service.ServeConfig{
 		Listener:   ln,
 		Activated:  activated,
 		Config:     cfg,
@@ -151,4 +164,9 @@ func serve(ctx context.Context, path string, reload <-chan os.Signal, stderr io.
 		ConfigFile: path,
 		Version:    version,
 	})
+	if err != nil {
+		log.Error("eic-agent failed", zap.Error(err))
+		return loggedError{err}
+	}
+	return nil
 }

@@ -72,8 +72,9 @@ func TestUnusableServiceUserRefused(t *testing.T) {
 	tests := []struct {
 		name, user, want string
 	}{
-		{"nobody-refused", "nobody", `service.user "nobody": uid 65534 is the shared nobody account`},
-		{"missing-account-refused", "eic-no-such-user", `service.user "eic-no-such-user": no such account in /etc/passwd`},
+		// The log quotes the error as a field: the account name's quotes are escaped there.
+		{"nobody-refused", "nobody", `nobody\": uid 65534 is the shared nobody account`},
+		{"missing-account-refused", "eic-no-such-user", `eic-no-such-user\": no such account in /etc/passwd`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

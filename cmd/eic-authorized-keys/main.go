@@ -49,7 +49,7 @@ const (
 const usage = `usage: eic-authorized-keys [--config FILE] USER [FINGERPRINT [TYPE KEY]]
        eic-authorized-keys verify --keys FILE --signer-chain FILE --ocsp-dir DIR --instance-id ID
                                   --expected-signer CN --ca FILE|DIR [--fingerprint FP] [--user NAME] [--now UNIX] [--explain]
-       eic-authorized-keys --version
+       eic-authorized-keys --version | --help
 
 Prints the EC2 Instance Connect keys pushed for USER that pass every check, one per line.
 Configure sshd with:
@@ -68,27 +68,34 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	fs := flag.NewFlagSet("eic-authorized-keys", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.Usage = func() { _, _ = io.WriteString(stderr, usage) }
+	fs.Usage = func() {} // -h is answered below, on stdout; a bad flag is named by fs itself
 	configPath := fs.String("config", "", "config file (default "+config.DefaultPath+")")
 	showVersion := fs.Bool("version", false, "print the version and exit")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
+			_, _ = io.WriteString(stdout, usage)
 			return exitOK
 		}
+		_, _ = io.WriteString(stderr, usage)
 		return exitUsage
 	}
 	if *showVersion {
-		fmt.Fprintln(stderr, "eic-authorized-keys", version)
+		fmt.Fprintln(stdout, "eic-authorized-keys", version)
 		return exitOK
 	}
-	if n := fs.NArg(); n != 1 && n != 2 && n != 4 {
-		io.WriteString(stderr, usage)
+	switch n := fs.NArg(); {
+	case n == 0:
+		fmt.Fprintf(stderr, "eic-authorized-keys: missing the user name\n%s", usage)
+		return exitUsage
+	case n == 3 || n > 4:
+		fmt.Fprintf(stderr, "eic-authorized-keys: %d arguments: want USER, then at most a FINGERPRINT, then the key's TYPE and KEY together (sshd: %%u %%f, or %%u %%f %%t %%k)\n%s", n, usage)
 		return exitUsage
 	}
 	user, fpArg, keyType, keyArg := fs.Arg(0), fs.Arg(1), fs.Arg(2), fs.Arg(3)
 
 	cfg, cfgErr := config.Load(orDefault(*configPath), *configPath != "")
-	log, err := audit.New(audit.Config{Target: cfg.Log.Target, Level: cfg.Log.Level, Stderr: stderr})
+	log, err := audit.New(audit.Config{Target: cfg.Log.Target, Level: cfg.Log.Level, Stderr: stderr,
+		Terminal: audit.IsTerminal(stderr)})
 	if err != nil {
 		fmt.Fprintf(stderr, "eic-authorized-keys: logging: %v\n", err)
 		return exitUsage
@@ -101,6 +108,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if user == "" {
 		log.Warn("no EC2 Instance Connect lookup: the user name is empty")
 		return exitUsage
+	}
+	if hint := commandLike(user); hint != "" {
+		// sshd may pass any account name, these included: look it up, and say how it was read.
+		log.Info("argument taken as the user name to look up", zap.String("user", user), zap.String("hint", hint))
 	}
 	var fp *keys.Fingerprint
 	if fpArg != "" {
@@ -185,6 +196,20 @@ func findKeys(ctx context.Context, cfg config.Config, q lookup.Query, log *zap.L
 	res.Record(log.With(zap.String("path", pathDirect)), err)
 	log.Debug("EC2 Instance Connect lookup answered", zap.String("user", q.User), zap.String("path", pathDirect))
 	return res, pathDirect, err
+}
+
+// commandLike says how to get what a person who typed user as a command probably wanted, or ""
+// when user does not look like one of the program's own commands.
+func commandLike(user string) string {
+	switch user {
+	case "version":
+		return "for this program's version run eic-authorized-keys --version"
+	case "help":
+		return "for usage run eic-authorized-keys --help"
+	case "verify":
+		return "to verify a saved case give verify its flags (eic-authorized-keys verify --help)"
+	}
+	return ""
 }
 
 // The paths a login's answer can take, as audit records name them.

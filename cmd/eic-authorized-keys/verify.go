@@ -13,6 +13,15 @@ import (
 	"github.com/eic-agent/eic-agent/agent/lookup"
 )
 
+const verifyUsage = `usage: eic-authorized-keys verify --keys FILE --signer-chain FILE --ocsp-dir DIR --instance-id ID
+                                  --expected-signer CN --ca FILE|DIR [--fingerprint FP] [--user NAME] [--now UNIX] [--explain]
+
+Runs a login's checks on a case saved from IMDS and prints the keys that pass; exits 0 only when
+one does. --explain prints the signer's verdict and one line per block (numbered from 1, as the
+audit log's block field) to stderr.
+
+`
+
 // runVerify is the offline verification of a saved case: the same checks as a login.
 func runVerify(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("eic-authorized-keys verify", flag.ContinueOnError)
@@ -28,21 +37,31 @@ func runVerify(args []string, stdout, stderr io.Writer) int {
 	nowArg := fs.Int64("now", 0, "verify as of this Unix time (default: now)")
 	explain := fs.Bool("explain", false, "print a verdict for every block to stderr")
 	user := fs.String("user", "ec2-user", "the OS user the keys were saved for (only its name is checked)")
+	fs.Usage = func() {} // -h is answered below, on stdout; a bad flag is named by fs itself
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
+			_, _ = io.WriteString(stdout, verifyUsage)
+			fs.SetOutput(stdout)
+			fs.PrintDefaults()
 			return exitOK
 		}
+		fmt.Fprintln(stderr, "eic-authorized-keys verify: see eic-authorized-keys verify --help")
+		return exitUsage
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "eic-authorized-keys verify: too many arguments: %q (verify takes only flags)\n", fs.Args())
 		return exitUsage
 	}
 	var missing []string
-	for name, v := range map[string]string{"keys": files.Keys, "signer-chain": files.SignerChain, "ocsp-dir": files.OCSPDir,
-		"ca": files.CA, "instance-id": *instanceID, "expected-signer": *expected} {
-		if v == "" {
-			missing = append(missing, "--"+name)
+	// In the order verifyUsage lists them, so the message reads the same every time.
+	for _, f := range []struct{ name, v string }{{"keys", files.Keys}, {"signer-chain", files.SignerChain},
+		{"ocsp-dir", files.OCSPDir}, {"instance-id", *instanceID}, {"expected-signer", *expected}, {"ca", files.CA}} {
+		if f.v == "" {
+			missing = append(missing, "--"+f.name)
 		}
 	}
-	if len(missing) > 0 || fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "eic-authorized-keys verify: missing %s or extra arguments\n%s", strings.Join(missing, ", "), usage)
+	if len(missing) > 0 {
+		fmt.Fprintf(stderr, "eic-authorized-keys verify: missing %s\n%s", strings.Join(missing, ", "), verifyUsage)
 		return exitUsage
 	}
 	now := time.Now()

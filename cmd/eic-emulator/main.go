@@ -7,6 +7,7 @@
 //	eic-emulator fault --latency 2s
 //	eic-emulator staple-certs issuer
 //	eic-emulator counts
+//	eic-emulator --version
 //
 // Exit status: 0 on success or -h, 2 for a usage error, 1 for anything else (one line on
 // stderr). See docs/emulator.md. Nothing here is secure; keep it on loopback.
@@ -25,9 +26,12 @@ import (
 	"github.com/eic-agent/eic-agent/agent/emulator/control"
 )
 
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	cmd := &control.Command{Stdout: os.Stdout, Stderr: os.Stderr}
+	cmd := &control.Command{Stdout: os.Stdout, Stderr: os.Stderr, Version: version}
 	code := exitCode(cmd.Run(ctx, os.Args[1:]), os.Stderr)
 	stop()
 	os.Exit(code)

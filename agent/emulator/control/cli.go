@@ -21,12 +21,15 @@ import (
 // exit code. Output meant for scripts goes to Stdout, logs and usage to Stderr.
 type Command struct {
 	Stdout, Stderr io.Writer
+	// Version is what `eic-emulator --version` prints after the program name.
+	Version string
 	// Ready, when set, is called by serve once both listeners accept connections.
 	Ready func(imdsAddr, controlAddr string)
 }
 
 // ErrUsage marks a command line that cannot run (exit status 2). The problem and the usage
-// have already been written to Stderr. -h returns flag.ErrHelp instead (exit status 0).
+// have already been written to Stderr. -h returns flag.ErrHelp instead (exit status 0), after
+// writing the usage to Stdout: asked for, it is the command's output.
 var ErrUsage = errors.New("usage")
 
 // commandTimeout bounds each client subcommand: the API answers at once or not at all.
@@ -73,8 +76,15 @@ func (c *Command) Run(ctx context.Context, args []string) error {
 	case "root-ca":
 		return c.rootCA(ctx, rest)
 	case "help", "-h", "-help", "--help":
-		fmt.Fprint(c.Stderr, topUsage)
+		fmt.Fprint(c.Stdout, topUsage)
 		return flag.ErrHelp
+	case "version", "-version", "--version":
+		if len(rest) > 0 {
+			fmt.Fprintf(c.Stderr, "eic-emulator %s: too many arguments: %q\n", name, rest)
+			return ErrUsage
+		}
+		fmt.Fprintln(c.Stdout, "eic-emulator", c.Version)
+		return nil
 	}
 	if strings.HasPrefix(name, "-") {
 		// The first eic-emulator had no subcommands: flags alone still mean serve.
@@ -89,24 +99,41 @@ func (c *Command) flags(name, synopsis, about string) *flag.FlagSet {
 	fs := flag.NewFlagSet("eic-emulator "+name, flag.ContinueOnError)
 	fs.SetOutput(c.Stderr)
 	fs.Usage = func() {
-		fmt.Fprintf(c.Stderr, "usage: eic-emulator %s %s\n\n%s\n", name, synopsis, about)
+		fmt.Fprintf(fs.Output(), "usage: eic-emulator %s %s\n\n%s\n", name, synopsis, about)
 		var any bool
 		fs.VisitAll(func(*flag.Flag) { any = true })
 		if any {
-			fmt.Fprintln(c.Stderr, "\nflags:")
+			fmt.Fprintln(fs.Output(), "\nflags:")
 			fs.PrintDefaults()
 		}
 	}
 	return fs
 }
 
-// parse parses args; a problem found later is reported with usageError.
-func parse(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return fmt.Errorf("%w: %v", ErrUsage, err) // flag has printed it with the usage
+// parseFlags parses args: -h writes the usage to Stdout and returns flag.ErrHelp; a bad flag
+// is named, with the usage, on Stderr and is an ErrUsage.
+func (c *Command) parseFlags(fs *flag.FlagSet, args []string) error {
+	usage := fs.Usage
+	fs.Usage = func() {} // flag calls it for -h and for errors alike; we tell them apart below
+	err := fs.Parse(args)
+	fs.Usage = usage
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		fs.SetOutput(c.Stdout)
+		usage()
+		fs.SetOutput(c.Stderr)
+		return err
+	case err != nil:
+		usage() // after flag's own line naming the bad flag
+		return fmt.Errorf("%w: %v", ErrUsage, err)
+	}
+	return nil
+}
+
+// parse parses args that are flags only; a problem found later is reported with usageError.
+func (c *Command) parse(fs *flag.FlagSet, args []string) error {
+	if err := c.parseFlags(fs, args); err != nil {
+		return err
 	}
 	if fs.NArg() > 0 {
 		return usageError(fs, "unexpected argument %q", fs.Arg(0))
@@ -146,7 +173,7 @@ func (c *Command) push(ctx context.Context, args []string) error {
 	ttl := fs.Duration("ttl", 0, "the key stays valid for `D` (whole seconds; negative: already expired)\n(default: the emulator's --key-ttl, 60s unless set)")
 	caller := fs.String("caller", "", "IAM principal `ARN` recorded in #Caller (default: the emulator's)")
 	newClient := client(fs)
-	if err := parse(fs, args); err != nil {
+	if err := c.parse(fs, args); err != nil {
 		return err
 	}
 	switch {
@@ -194,7 +221,7 @@ func (c *Command) signer(ctx context.Context, name string, args []string) error 
 	}
 	fs := c.flags(name, "[--control ADDR]", about)
 	newClient := client(fs)
-	if err := parse(fs, args); err != nil {
+	if err := c.parse(fs, args); err != nil {
 		return err
 	}
 	cl := newClient()
@@ -225,16 +252,13 @@ func (c *Command) stapleCerts(ctx context.Context, args []string) error {
 	fs := c.flags("staple-certs", "[--control ADDR] [FORM]", stapleCertsAbout)
 	newClient := client(fs)
 	// FORM may come before or after the flags: parse what follows it again.
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return fmt.Errorf("%w: %v", ErrUsage, err)
+	if err := c.parseFlags(fs, args); err != nil {
+		return err
 	}
 	var form string
 	if fs.NArg() > 0 {
 		form = fs.Arg(0)
-		if err := parse(fs, fs.Args()[1:]); err != nil {
+		if err := c.parse(fs, fs.Args()[1:]); err != nil {
 			return err
 		}
 	}
@@ -264,7 +288,7 @@ func (c *Command) counts(ctx context.Context, args []string) error {
 		"Prints the IMDS requests counted per path (\"N PATH\", sorted by path), then \"N total\".")
 	reset := fs.Bool("reset", false, "zero the counters, in the same step as reading them")
 	newClient := client(fs)
-	if err := parse(fs, args); err != nil {
+	if err := c.parse(fs, args); err != nil {
 		return err
 	}
 	cl := newClient()
@@ -292,7 +316,7 @@ func (c *Command) rootCA(ctx context.Context, args []string) error {
 		"Prints the emulator's test root CA certificate (PEM): the trust anchor for its signer chain.")
 	out := fs.String("out", "", "write the certificate to `FILE` instead of printing it")
 	newClient := client(fs)
-	if err := parse(fs, args); err != nil {
+	if err := c.parse(fs, args); err != nil {
 		return err
 	}
 	cl := newClient()

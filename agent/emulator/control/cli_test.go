@@ -287,6 +287,7 @@ func TestCommandErrors(t *testing.T) {
 		usage = iota
 		help
 		failure
+		version
 	)
 	tests := []struct {
 		name string
@@ -297,7 +298,14 @@ func TestCommandErrors(t *testing.T) {
 		{"no-command-is-usage", nil, usage, "commands:"},
 		{"unknown-command-is-usage", []string{"frobnicate"}, usage, `unknown command "frobnicate"`},
 		{"help-flag", []string{"-h"}, help, "commands:"},
+		{"long-help-flag", []string{"--help"}, help, "commands:"},
+		{"help-command", []string{"help"}, help, "commands:"},
 		{"subcommand-help", []string{"push", "-h"}, help, "usage: eic-emulator push"},
+		{"subcommand-long-help", []string{"serve", "--help"}, help, "flags:"},
+		{"staple-certs-help", []string{"staple-certs", "--help"}, help, "usage: eic-emulator staple-certs"},
+		{"version-flag", []string{"--version"}, version, "eic-emulator test\n"},
+		{"version-command", []string{"version"}, version, "eic-emulator test\n"},
+		{"version-takes-no-arguments", []string{"version", "x"}, usage, "too many arguments"},
 		{"push-needs-user-and-key", []string{"push", "--user", "alice"}, usage, "--user and --key are required"},
 		{"push-ttl-in-whole-seconds", []string{"push", "--user", "a", "--key", keyFile, "--ttl", "1500ms"}, usage, "whole number of seconds"},
 		{"stray-argument", []string{"counts", "extra"}, usage, `unexpected argument "extra"`},
@@ -320,15 +328,21 @@ func TestCommandErrors(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			_, stderr, err := cli(t, tc.args...)
+			var so, se testenv.SyncBuffer
+			err := (&Command{Stdout: &so, Stderr: &se, Version: "test"}).Run(testContext(t), tc.args)
+			stdout, stderr := so.String(), se.String()
 			switch tc.kind {
 			case usage:
 				if !errors.Is(err, ErrUsage) || !strings.Contains(stderr, tc.want) {
 					t.Fatalf("error %v, stderr %q; want a usage error and %q on stderr", err, stderr, tc.want)
 				}
-			case help:
-				if !errors.Is(err, flag.ErrHelp) || !strings.Contains(stderr, tc.want) {
-					t.Fatalf("error %v, stderr %q; want flag.ErrHelp and %q", err, stderr, tc.want)
+			case help: // asked for, the usage is output: stdout, and nothing on stderr
+				if !errors.Is(err, flag.ErrHelp) || !strings.Contains(stdout, tc.want) || stderr != "" {
+					t.Fatalf("error %v, stdout %q, stderr %q; want flag.ErrHelp, %q on stdout and nothing on stderr", err, stdout, stderr, tc.want)
+				}
+			case version:
+				if err != nil || stdout != tc.want || stderr != "" {
+					t.Fatalf("error %v, stdout %q, stderr %q; want nil, %q and nothing", err, stdout, stderr, tc.want)
 				}
 			case failure:
 				if err == nil || errors.Is(err, ErrUsage) || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "\n") {

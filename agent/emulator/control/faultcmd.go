@@ -49,7 +49,7 @@ func (c *Command) fault(ctx context.Context, args []string) error {
 	fs.StringVar(&chainFile, "chain", "", "serve `FILE` as signer-cert (empty: the real chain)")
 	fs.BoolVar(&clearAll, "clear", false, "remove every fault before applying the others")
 	newClient := client(fs)
-	if err := parse(fs, args); err != nil {
+	if err := c.parse(fs, args); err != nil {
 		return err
 	}
 	var chain string

@@ -68,7 +68,7 @@ func (c *Command) serve(ctx context.Context, name string, args []string) error {
 	fs.StringVar(&o.awsCredsOut, "aws-credentials-out", "", "write the generated key pair to `FILE` (mode 0600) in the AWS\n"+
 		"shared-credentials format, for AWS_SHARED_CREDENTIALS_FILE")
 	fs.BoolVar(&o.quiet, "quiet", false, "do not log each request")
-	if err := parse(fs, args); err != nil {
+	if err := c.parse(fs, args); err != nil {
 		return err
 	}
 	if o.listen != "" {
