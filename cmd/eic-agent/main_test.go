@@ -246,10 +246,9 @@ func TestSocketActivation(t *testing.T) {
 	}
 	// systemd-socket-activate listens, then starts the service (same pid) on the first connection.
 	p := start(t, nil, activate, "-l", f.socket, binPath, "run", "--config", f.config)
-	testkit.WaitFor(t, "the socket to be listening", func() bool {
-		st, err := os.Lstat(f.socket)
-		return err == nil && st.Mode().Type() == os.ModeSocket
-	})
+	// The socket file exists from bind(), before listen(): a connection in between is refused.
+	// systemd-socket-activate logs "Listening on" once make_socket_fd has bound and listened.
+	p.waitLog(t, "Listening on")
 	f.mustServe(t, f.push(t))
 	p.waitLog(t, "socket_activated=true")
 	p.signal(t, syscall.SIGTERM)
