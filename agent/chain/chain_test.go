@@ -18,23 +18,6 @@ import (
 	"github.com/eic-agent/eic-agent/agent/testenv/testkit"
 )
 
-// script writes a /bin/sh script to dir and returns its path.
-func script(t *testing.T, dir, body string) string {
-	t.Helper()
-	f, err := os.CreateTemp(dir, "cmd-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	if _, err := f.WriteString("#!/bin/sh\n" + body + "\n"); err != nil {
-		t.Fatal(err)
-	}
-	if err := f.Chmod(0o755); err != nil {
-		t.Fatal(err)
-	}
-	return f.Name()
-}
-
 func run(t *testing.T, cfg chain.Config, a chain.Args) (chain.Result, error) {
 	t.Helper()
 	if cfg.MaxOutput == 0 {
@@ -93,7 +76,7 @@ func TestRunOutput(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			res, err := run(t, chain.Config{Command: []string{script(t, dir, tc.body)}}, chain.Args{})
+			res, err := run(t, chain.Config{Command: []string{testkit.Script(t, dir, tc.body)}}, chain.Args{})
 			if got := reasonOf(err); got != tc.wantReason || (tc.wantErr != "" && !strings.Contains(fmt.Sprint(err), tc.wantErr)) {
 				t.Fatalf("Run error = %v (reason %q); want reason %q containing %q", err, got, tc.wantReason, tc.wantErr)
 			}
@@ -114,7 +97,7 @@ func TestRunBounds(t *testing.T) {
 	dir := testkit.SafeDir(t)
 	k := testkit.Line(testkit.Key(t, "ed25519"))
 	t.Run("flood-after-key-cut-and-key-kept", func(t *testing.T) {
-		res, err := run(t, chain.Config{Command: []string{script(t, dir, "echo '"+k+"'; head -c 300000 /dev/zero | tr '\\0' x")}, MaxOutput: 4096}, chain.Args{})
+		res, err := run(t, chain.Config{Command: []string{testkit.Script(t, dir, "echo '"+k+"'; head -c 300000 /dev/zero | tr '\\0' x")}, MaxOutput: 4096}, chain.Args{})
 		if err != nil {
 			t.Fatalf("Run: %v", err)
 		}
@@ -127,13 +110,13 @@ func TestRunBounds(t *testing.T) {
 		}
 	})
 	t.Run("endless-flood-stopped-at-timeout", func(t *testing.T) {
-		res, err := run(t, chain.Config{Command: []string{script(t, dir, "exec yes '"+k+"'")}, Timeout: 300 * time.Millisecond, MaxOutput: 4096}, chain.Args{})
+		res, err := run(t, chain.Config{Command: []string{testkit.Script(t, dir, "exec yes '"+k+"'")}, Timeout: 300 * time.Millisecond, MaxOutput: 4096}, chain.Args{})
 		if reasonOf(err) != chain.ReasonTimeout || len(res.Keys) != 0 {
 			t.Fatalf("Run = %d keys, %v; want none and a timeout", len(res.Keys), err)
 		}
 	})
 	t.Run("stderr-kept-bounded", func(t *testing.T) {
-		res, err := run(t, chain.Config{Command: []string{script(t, dir, "echo oops >&2; head -c 100000 /dev/zero | tr '\\0' e >&2; echo '"+k+"'")}}, chain.Args{})
+		res, err := run(t, chain.Config{Command: []string{testkit.Script(t, dir, "echo oops >&2; head -c 100000 /dev/zero | tr '\\0' e >&2; echo '"+k+"'")}}, chain.Args{})
 		if err != nil {
 			t.Fatalf("Run: %v", err)
 		}
@@ -170,7 +153,7 @@ func TestRunLeavesNothingBehind(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			pidfile := filepath.Join(dir, "child-"+tc.name)
-			cmd := script(t, dir, strings.ReplaceAll(tc.body, "PIDFILE", pidfile))
+			cmd := testkit.Script(t, dir, strings.ReplaceAll(tc.body, "PIDFILE", pidfile))
 			ctx := context.Background()
 			if tc.deadline > 0 {
 				var cancel context.CancelFunc
@@ -201,7 +184,7 @@ func TestRunLeavesNothingBehind(t *testing.T) {
 func TestRunAsSSHDWould(t *testing.T) {
 	dir := testkit.SafeDir(t)
 	out := filepath.Join(dir, "seen")
-	cmd := script(t, dir, `{ printf '%s\n' "$@"; echo --; /usr/bin/env -u PWD | sort; echo --; cat; echo --; pwd; id -u; } > `+out)
+	cmd := testkit.Script(t, dir, `{ printf '%s\n' "$@"; echo --; /usr/bin/env -u PWD | sort; echo --; cat; echo --; pwd; id -u; } > `+out)
 	env := chain.SSHDEnv(vars{"USER": "ec2-instance-connect", "HOME": "/nonexistent", "SECRET": "x"}.get)
 	a := chain.Args{User: "alice smith", Fingerprint: "SHA256:abc", KeyType: "ssh-ed25519", Key: "AAAAC3"}
 	if _, err := run(t, chain.Config{Command: []string{cmd, "%u", "--fp=%f", "%t", "%k", "100%%", "%u%%%u"}, Env: env}, a); err != nil {
@@ -245,9 +228,9 @@ func TestRunRefusesBeforeStarting(t *testing.T) {
 		wantReason chain.Reason
 		wantErr    string
 	}{
-		{name: "key-token-without-key", argv: []string{script(t, dir, body), "%u", "%k", "%t"}, args: chain.Args{User: "alice", Fingerprint: "SHA256:x"},
+		{name: "key-token-without-key", argv: []string{testkit.Script(t, dir, body), "%u", "%k", "%t"}, args: chain.Args{User: "alice", Fingerprint: "SHA256:x"},
 			wantReason: chain.ReasonMissingArgument, wantErr: "%u %f %t %k"},
-		{name: "fingerprint-token-without-fingerprint", argv: []string{script(t, dir, body), "%f"}, args: chain.Args{User: "alice"},
+		{name: "fingerprint-token-without-fingerprint", argv: []string{testkit.Script(t, dir, body), "%f"}, args: chain.Args{User: "alice"},
 			wantReason: chain.ReasonMissingArgument, wantErr: "uses %f"},
 		{name: "program-in-world-writable-directory", argv: []string{loose}, args: chain.Args{User: "alice"},
 			wantReason: chain.ReasonUnsafePath, wantErr: "writable by group or others"},

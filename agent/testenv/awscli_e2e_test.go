@@ -5,7 +5,6 @@ package testenv_test
 import (
 	"context"
 	"errors"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/eic-agent/eic-agent/agent/emulator"
 	"github.com/eic-agent/eic-agent/agent/emulator/control"
 	"github.com/eic-agent/eic-agent/agent/testenv"
 )
@@ -102,17 +100,4 @@ func stderrOf(err error) string {
 		return string(ee.Stderr)
 	}
 	return ""
-}
-
-// controlAPI serves the emulator's control API on testenv.ControlAddr, its AWS route checking
-// signatures against a key pair made for this run and written where the CLI reads it.
-func controlAPI(emu *emulator.Emulator, credentialsFile string) (http.Handler, error) {
-	creds, err := control.NewCredentials()
-	if err != nil {
-		return nil, err
-	}
-	if err := creds.WriteFile(credentialsFile); err != nil {
-		return nil, err
-	}
-	return control.NewHandler(emu, control.HandlerConfig{Credentials: creds}), nil
 }

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/eic-agent/eic-agent/agent/emulator"
+	"github.com/eic-agent/eic-agent/agent/emulator/control"
 	"github.com/eic-agent/eic-agent/agent/emulator/pki"
 	"github.com/eic-agent/eic-agent/agent/testenv"
 )
@@ -56,7 +57,7 @@ func TestMain(m *testing.M) {
 		os.Exit(code)
 	}
 	var err error
-	env, err = testenv.Start(testenv.Options{Config: helperConfig, Control: controlAPI})
+	env, err = testenv.Start(testenv.Options{Config: helperConfig, Control: control.NewHandlerWithFreshCredentials})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "testenv:", err)
 		os.Exit(1)

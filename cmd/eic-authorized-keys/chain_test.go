@@ -20,23 +20,6 @@ import (
 	"github.com/eic-agent/eic-agent/agent/wire"
 )
 
-// chainScript writes a /bin/sh script into dir and returns its path.
-func chainScript(t *testing.T, dir, body string) string {
-	t.Helper()
-	f, err := os.CreateTemp(dir, "keys-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	if _, err := f.WriteString("#!/bin/sh\n" + body + "\n"); err != nil {
-		t.Fatal(err)
-	}
-	if err := f.Chmod(0o755); err != nil {
-		t.Fatal(err)
-	}
-	return f.Name()
-}
-
 // chainTable is a [chain] table for setup.extra; a timeout of "" keeps the default.
 func chainTable(timeout string, argv ...string) string {
 	quoted := make([]string, len(argv))
@@ -101,7 +84,7 @@ func TestChainedCommand(t *testing.T) {
 				argv = []string{""}
 			}
 			if argv[0] == "" {
-				argv = append([]string{chainScript(t, dir, tc.body)}, argv[1:]...)
+				argv = append([]string{testkit.Script(t, dir, tc.body)}, argv[1:]...)
 			}
 			f := newFixture(t, setup{extra: chainTable(tc.timeout, argv...)})
 			f.push(t, "alice", eicKey)
@@ -129,7 +112,7 @@ func TestChainedCommandGetsSSHDsArguments(t *testing.T) {
 	// It vouches for the offered key only when every argument is what sshd passed.
 	body := fmt.Sprintf(`[ "$#" = 4 ] && [ "$1" = alice ] && [ "$2" = %q ] && [ "$3" = %q ] && [ "$4" = %q ] || exit 9
 echo "cert-authority $3 $4"`, fp, typ, b64)
-	f := newFixture(t, setup{extra: chainTable("", chainScript(t, dir, body), "%u", "%f", "%t", "%k")})
+	f := newFixture(t, setup{extra: chainTable("", testkit.Script(t, dir, body), "%u", "%f", "%t", "%k")})
 	f.push(t, "alice", eicKey)
 	out := f.run(t, "alice", fp, typ, b64)
 	want := "cert-authority " + testkit.Line(offered) + "\n" // the EIC key is not the offered one
@@ -150,7 +133,7 @@ func TestChainedCommandWithServiceAnswer(t *testing.T) {
 			RequestID: "r", InstanceID: "i-0123456789abcdef0", Expires: time.Now().Add(time.Minute),
 		}}}, nil)
 	})
-	f := newFixture(t, setup{socket: sock, extra: chainTable("", chainScript(t, dir, "echo '"+testkit.Line(other)+"'"))})
+	f := newFixture(t, setup{socket: sock, extra: chainTable("", testkit.Script(t, dir, "echo '"+testkit.Line(other)+"'"))})
 	out := f.run(t, "alice")
 	want := testkit.Line(served) + "\n" + testkit.Line(other) + "\n"
 	if out.code != 0 || out.stdout != want {
@@ -165,7 +148,7 @@ func TestHangingChainLeavesNothingBehind(t *testing.T) {
 	dir := testkit.SafeDir(t)
 	pidfile := filepath.Join(dir, "child.pid")
 	body := "trap '' TERM\n/bin/sleep 1000 &\necho $! > " + pidfile + "\nwait"
-	f := newFixture(t, setup{deadline: "1s", extra: chainTable("500ms", chainScript(t, dir, body))})
+	f := newFixture(t, setup{deadline: "1s", extra: chainTable("500ms", testkit.Script(t, dir, body))})
 	key := newKey(t, "ed25519")
 	f.push(t, "alice", key)
 	out := f.run(t, "alice")

@@ -19,11 +19,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"path/filepath"
 
-	"github.com/eic-agent/eic-agent/agent/emulator"
 	"github.com/eic-agent/eic-agent/agent/emulator/control"
 	"github.com/eic-agent/eic-agent/agent/testenv"
 )
@@ -49,7 +47,7 @@ and ssh. Needs root and OpenSSH (make demo installs and builds what it needs).
 
 func main() {
 	if testenv.Inside() {
-		if err := testenv.Demo(os.Stdout, os.Getenv(cliEnv), controlAPI); err != nil {
+		if err := testenv.Demo(os.Stdout, os.Getenv(cliEnv), control.NewHandlerWithFreshCredentials); err != nil {
 			fmt.Fprintln(os.Stderr, "eic-demo:", err)
 			os.Exit(1)
 		}
@@ -106,17 +104,4 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	return code
-}
-
-// controlAPI is the emulator's control API, whose AWS route checks signatures against a key
-// pair made for this run and written to credentialsFile for the AWS CLI.
-func controlAPI(emu *emulator.Emulator, credentialsFile string) (http.Handler, error) {
-	creds, err := control.NewCredentials()
-	if err != nil {
-		return nil, err
-	}
-	if err := creds.WriteFile(credentialsFile); err != nil {
-		return nil, err
-	}
-	return control.NewHandler(emu, control.HandlerConfig{Credentials: creds}), nil
 }

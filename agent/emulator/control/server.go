@@ -30,6 +30,21 @@ type HandlerConfig struct {
 	Now func() time.Time
 }
 
+// NewHandlerWithFreshCredentials returns the control API for e, its AWS route checking
+// signatures against a key pair made for this call and written to credentialsFile in the AWS
+// shared-credentials format, for the CLI (AWS_SHARED_CREDENTIALS_FILE). Its signature fits
+// testenv.Options.Control, which cannot import this package.
+func NewHandlerWithFreshCredentials(e *emulator.Emulator, credentialsFile string) (http.Handler, error) {
+	creds, err := NewCredentials()
+	if err != nil {
+		return nil, err
+	}
+	if err := creds.WriteFile(credentialsFile); err != nil {
+		return nil, err
+	}
+	return NewHandler(e, HandlerConfig{Credentials: creds}), nil
+}
+
 // NewHandler returns the control API for e.
 func NewHandler(e *emulator.Emulator, cfg HandlerConfig) http.Handler {
 	if cfg.Logf == nil {

@@ -164,3 +164,21 @@ func ProcessGone(pid int) bool {
 	i := bytes.LastIndexByte(stat, ')')
 	return i >= 0 && bytes.HasPrefix(stat[i+1:], []byte(" Z"))
 }
+
+// Script writes an executable /bin/sh script with body into dir (SafeDir, when sshd or the
+// helper's path rule must accept it) and returns its path.
+func Script(t testing.TB, dir, body string) string {
+	t.Helper()
+	f, err := os.CreateTemp(dir, "script-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.WriteString("#!/bin/sh\n" + body + "\n"); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Chmod(0o755); err != nil {
+		t.Fatal(err)
+	}
+	return f.Name()
+}
