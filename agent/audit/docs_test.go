@@ -1,6 +1,8 @@
 package audit
 
 import (
+	"crypto/ed25519"
+	"errors"
 	"os"
 	"regexp"
 	"slices"
@@ -11,7 +13,9 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
+	"golang.org/x/crypto/ssh"
 
+	"github.com/eic-agent/eic-agent/agent/chain"
 	"github.com/eic-agent/eic-agent/agent/keys"
 )
 
@@ -50,9 +54,22 @@ func emitted(t *testing.T) map[string][]string {
 		InstanceID: "i-0123456789abcdef0", Expires: time.Unix(1, 0), KeyType: "ssh-ed25519"})
 	Rejected(log, Denial{User: "u", Reason: "expired"})
 	RejectedMore(log, Unlisted{User: "u", Counts: map[string]int{"expired": 2}})
-	names := []string{"accept", "reject", "reject summary"}
+	// A failed chained run shows every field (an error, a refused line, stderr); a clean one
+	// logs a subset of them, and one record per key it passes on.
+	k := keys.Foreign{Key: testKey(t), Fingerprint: "SHA256:y"}
+	chain.Result{Command: "/usr/bin/x", Keys: []keys.Foreign{k}, Refused: 1, FirstRefusal: "line 2: x",
+		Stderr: "oops"}.Record(log, "u", errors.New("exit status 1"))
+	chain.Result{Command: "/usr/bin/x", Keys: []keys.Foreign{k}}.Record(log, "u", nil)
+	names := []string{"accept", "reject", "reject summary", "chain", "", "chain-key"}
 	out := map[string][]string{}
-	for i, e := range logs.All() {
+	entries := logs.All()
+	if len(entries) != len(names) {
+		t.Fatalf("logged %d records, want %d", len(entries), len(names))
+	}
+	for i, e := range entries {
+		if names[i] == "" || out[names[i]] != nil {
+			continue // the same kind again (the clean chain run: a subset of the fields above)
+		}
 		for _, f := range e.Context {
 			out[names[i]] = append(out[names[i]], f.Key)
 		}
@@ -111,4 +128,13 @@ func TestDocsListEveryReason(t *testing.T) {
 			t.Errorf("%s has no row for reason %q", docsPath, m[1])
 		}
 	}
+}
+
+func testKey(t *testing.T) ssh.PublicKey {
+	t.Helper()
+	k, err := ssh.NewPublicKey(ed25519.PublicKey(make([]byte, ed25519.PublicKeySize)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
 }
