@@ -104,7 +104,7 @@ packages:
 	  echo "== $$arch $(PKG_VERSION)"; \
 	  CGO_ENABLED=0 GOOS=linux GOARCH=$$arch $(GO) build -trimpath -ldflags '-s -w -X main.version=$(PKG_VERSION)' \
 	    -o $(DIST)/build/$$arch/ ./cmd/eic-authorized-keys ./cmd/eic-agent; \
-	  for fmt in deb rpm; do PKG_ARCH=$$arch PKG_VERSION=$(PKG_VERSION) $(GO) tool nfpm package -f nfpm.yaml -p $$fmt -t $(DIST)/; done; \
+	  for fmt in deb rpm; do PKG_BUILD=$(DIST)/build PKG_ARCH=$$arch PKG_VERSION=$(PKG_VERSION) $(GO) tool nfpm package -f nfpm.yaml -p $$fmt -t $(DIST)/; done; \
 	done
 
 # Tools packages-check runs: dpkg-deb (dpkg-dev), lintian, rpm, rpmlint, shellcheck, and
