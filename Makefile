@@ -75,9 +75,9 @@ e2e: e2e-deps
 demo: e2e-deps build
 	$(BIN)/eic-demo --bin $(BIN)
 
-# Packages `make nspawn` needs: systemd-nspawn, and debootstrap for the first run (the Debian 12
-# root is cached in EIC_NSPAWN_ROOT, default /var/tmp/eic-nspawn-root). debian-archive-keyring
-# lets debootstrap check bookworm's signatures on Ubuntu hosts too.
+# Packages `make nspawn` needs: systemd-nspawn, and debootstrap for the first run (the Debian 11,
+# 12 and 13 roots are cached in EIC_NSPAWN_CACHE, default /var/tmp/eic-nspawn/<suite>).
+# debian-archive-keyring lets debootstrap check the suites' signatures on Ubuntu hosts too.
 NSPAWN_PACKAGES := systemd-container debootstrap debian-archive-keyring
 nspawn-deps:
 	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && ! dpkg -s $(NSPAWN_PACKAGES) >/dev/null 2>&1; then \
