@@ -17,7 +17,7 @@ help:
 	@echo "make demo    (root) a real sshd login against the emulator, in private namespaces"
 	@echo "make e2e     (root) the end-to-end login tests with real sshd and ssh"
 	@echo "make units-check  systemd-analyze verify + security (exposure <= 2.0) of systemd/"
-	@echo "make nspawn  (root) the systemd units under a real systemd in a systemd-nspawn container"
+	@echo "make nspawn  (root) the units and the .deb/.rpm in booted Debian 11, 12, 13 containers (systemd-nspawn)"
 	@echo "make packages        .deb and .rpm for amd64 and arm64 into dist/ (go tool nfpm)"
 	@echo "make packages-check  build them and check metadata, file lists, lintian, rpmlint, shellcheck"
 	@echo "CI (.ci/run) runs: make test, units-check, packages-check, e2e, nspawn"
@@ -86,8 +86,11 @@ nspawn-deps:
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(NSPAWN_PACKAGES) >/dev/null; \
 	fi
 
+# The units test and the package suite's three Debian releases boot side by side (-parallel 4):
+# the containers wait on I/O and on sshd far more than on the CPU. The suite builds the packages
+# it installs itself (make packages into temporary DIST directories).
 nspawn: nspawn-deps
-	EIC_NSPAWN_REQUIRE=1 $(GO) test -tags nspawn -count=1 -v ./agent/testenv/nspawn/
+	EIC_NSPAWN_REQUIRE=1 $(GO) test -tags nspawn -count=1 -v -parallel 4 -timeout 30m ./agent/testenv/nspawn/
 
 # Packages: static binaries per GOARCH into dist/build/$arch, then nfpm.yaml per format. The
 # version comes from the nearest vX.Y.Z tag or the VERSION file (packaging/version.sh); the

@@ -71,7 +71,11 @@ func cachedRoot(t *testing.T, ctx context.Context, suite string) string {
 	tmp := fmt.Sprintf("%s.tmp-%d", dir, os.Getpid())
 	defer os.RemoveAll(tmp)
 	start := time.Now()
-	cmd := exec.CommandContext(ctx, "debootstrap", "--variant=minbase", "--include="+rootPackages, suite, tmp, mirror)
+	// In a private mount namespace: debootstrap mounts /proc and more inside its target, which
+	// must never show on the host (other tests compare its mounts before and after a boot), nor
+	// stay there when debootstrap is interrupted.
+	cmd := exec.CommandContext(ctx, "unshare", "--mount", "--propagation", "private",
+		"debootstrap", "--variant=minbase", "--include="+rootPackages, suite, tmp, mirror)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("debootstrap %s into %s: %v\n%s", suite, tmp, err, tail(out, 40))
 	}
