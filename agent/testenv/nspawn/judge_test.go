@@ -20,6 +20,7 @@ const (
 )
 
 func judge(t *testing.T, r results, openssh, version string) {
+	t.Helper()
 	audit := journal(t, r.out("journal"))
 	ok := func(t *testing.T, steps ...string) {
 		t.Helper()
@@ -54,7 +55,8 @@ func judge(t *testing.T, r results, openssh, version string) {
 		t.Helper()
 		ok(t, prefix+"-active", prefix+"-enabled", prefix+"-sshd-T", prefix+"-sshd-T-user")
 		if got := r.out(prefix + "-active"); got != "active\nactive\n" {
-			t.Errorf("%s: eic-agent.service and .socket %q, want active (started by the package's scripts)", prefix, got)
+			t.Errorf("%s: eic-agent.service and .socket %q, want active (started by the package's scripts)\ntheir journal (last lines):\n%s",
+				prefix, got, tail([]byte(r.out("journal-eic")), 40))
 		}
 		for _, s := range []string{prefix + "-sshd-T", prefix + "-sshd-T-user"} {
 			for _, w := range []string{wantCommand, wantCommandUser} {
@@ -82,6 +84,10 @@ func judge(t *testing.T, r results, openssh, version string) {
 			}
 		}
 		t.Errorf("%s: no accept record for %s in journalctl -t ec2-instance-connect", name, fp)
+	}
+
+	if left := r.read("leftover"); left != "" {
+		t.Logf("processes the scenarios left in the check unit (stopped before power-off):\n%s", left)
 	}
 
 	t.Run("setup", func(t *testing.T) {
@@ -145,7 +151,7 @@ func judge(t *testing.T, r results, openssh, version string) {
 	}
 
 	t.Run("official-override-taken-over", func(t *testing.T) {
-		ok(t, "official-cmdline", "official-install")
+		ok(t, "official-ssh", "official-cmdline", "official-install")
 		if w := "-o AuthorizedKeysCommand /usr/share/ec2-instance-connect/eic_run_authorized_keys %u %f"; !strings.Contains(r.out("official-cmdline"), w) {
 			t.Errorf("sshd before install ran as %q, want %q in it (the override in force)", r.out("official-cmdline"), w)
 		}
@@ -203,6 +209,7 @@ func judge(t *testing.T, r results, openssh, version string) {
 	// Each scenario starts from where the container booted: the suite's own restore worked.
 	t.Run("every-scenario-starts-pristine", func(t *testing.T) {
 		for _, s := range []string{"install", "upgrade", "sssd-global", "sssd-match", "official", "noinclude", "optout-file", "optout-env", "rpm"} {
+			ok(t, "reset-"+s+"-ssh") // sshd restarted and listening
 			same(t, "pristine", "reset-"+s, "sshd", "units", "ours")
 		}
 	})

@@ -116,6 +116,7 @@ func (m *machine) run(t *testing.T, ctx context.Context, timeout time.Duration) 
 		if err := os.CopyFS(filepath.Join(keep, m.name), os.DirFS(m.res)); err != nil {
 			t.Errorf("keep results in %s: %v", keep, err)
 		}
+		write(t, filepath.Join(keep, m.name, "console"), console, 0o644)
 	}
 	if !r.exists("started") {
 		skip(t, "systemd-nspawn could not boot %s here (the check unit never ran): %v\nconsole (last lines):\n%s",

@@ -50,6 +50,15 @@ ssh_up() {
 	done
 }
 
+# restart_ssh restarts sshd (this script does it between scenarios; the package never does)
+# and waits for it. reset-failed first: systemd refuses a sixth start within 10 s, and the
+# scenarios follow each other faster than that.
+restart_ssh() {
+	systemctl reset-failed ssh.service
+	systemctl restart ssh.service
+	ssh_up
+}
+
 SSH_OPTS="-F /dev/null -o BatchMode=yes -o IdentitiesOnly=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o ConnectTimeout=10 -o LogLevel=ERROR"
 
 # try_login NAME KEYFILE logs in as ec2-user with the real ssh. The package reloads sshd with
@@ -88,16 +97,18 @@ checks() {
 	step "$1-sshd-T-user" sshd -T -C user=ec2-user,host=localhost,addr=127.0.0.1
 }
 
-# pristine NAME takes the container back to how it booted, then snapshots it.
+# pristine NAME takes the container back to how it booted, then snapshots it. systemd refuses
+# a sixth start of a unit within 10 s, and the scenarios install and start eic-agent faster
+# than that, so its rate limit is reset too (reset-failed), as booting afresh would.
 pristine() {
 	dpkg --purge eic-agent >/dev/null 2>&1
 	rpm -e eic-agent >/dev/null 2>&1
+	systemctl reset-failed eic-agent.service eic-agent.socket >/dev/null 2>&1
 	rm -rf /etc/ssh /usr/lib/systemd/system/ssh.service.d /etc/systemd/system/ssh.service.d \
 		/etc/eic-agent /var/lib/eic-agent /usr/bin/sss_ssh_authorizedkeys
 	cp -a /root/pristine-ssh /etc/ssh
 	systemctl daemon-reload
-	systemctl restart ssh.service
-	ssh_up
+	step "$1-ssh" restart_ssh
 	snap "$1"
 }
 
@@ -113,6 +124,7 @@ step fake-sysfs sh -c "mount -t tmpfs -o mode=0755 tmpfs /sys/devices/virtual &&
 /usr/local/bin/eic-emulator serve --imds 169.254.169.254:80 --control 127.0.0.1:8169 --quiet \
 	--root-ca-out /etc/ssl/certs/ca-certificates.crt --ready-file /run/eic-emulator.ready \
 	>"$R/emulator.log" 2>&1 &
+emulator=$!
 i=0
 while [ ! -s /run/eic-emulator.ready ] && [ $i -lt 200 ]; do
 	sleep 0.1
@@ -120,7 +132,6 @@ while [ ! -s /run/eic-emulator.ready ] && [ $i -lt 200 ]; do
 done
 test -s /run/eic-emulator.ready
 echo $? >"$R/emulator-ready.rc"
-ln -s /usr/local/bin/eic-emulator /usr/local/sbin/eic-emulator 2>/dev/null
 # "*": no password, yet not locked.
 step useradd-ec2-user sh -c "useradd --create-home --shell /bin/sh ec2-user && usermod -p '*' ec2-user"
 mkdir -p /root/keys
@@ -189,8 +200,7 @@ pristine reset-sssd-match
 mkdir -p /usr/lib/systemd/system/ssh.service.d
 cp "$IN/official-dropin.conf" /usr/lib/systemd/system/ssh.service.d/ec2-instance-connect.conf
 systemctl daemon-reload
-systemctl restart ssh.service
-ssh_up
+step official-ssh restart_ssh
 # shellcheck disable=SC2016 # expanded by that sh
 step official-cmdline sh -c 'tr "\0" " " </proc/$(systemctl show -P MainPID ssh.service)/cmdline'
 snap official-before
@@ -253,5 +263,18 @@ readlink /proc/self/ns/pid /proc/self/ns/net /proc/self/ns/mnt >"$R/namespaces"
 journalctl --sync
 step journal journalctl -t ec2-instance-connect -o json --no-pager
 step journal-ssh journalctl -u ssh.service -o short-precise --no-pager
+step journal-eic journalctl -u eic-agent.service -u eic-agent.socket -o short-precise --no-pager
 step journal-all journalctl -b -o short-precise --no-pager
+# What is still running in this unit's cgroup besides this script: the emulator, and whatever a
+# scenario left behind. Recorded for the host, then stopped, so that the unit's stop (and with
+# it the power-off) has nothing left to wait for.
+kill "$emulator"
+wait "$emulator"
+cg=/sys/fs/cgroup$(awk -F: '$1 == "0" { print $3 }' /proc/self/cgroup)
+while read -r pid; do
+	[ "$pid" = $$ ] && continue
+	args=$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null) || continue
+	echo "$pid $args"
+	kill "$pid" 2>/dev/null
+done <"$cg/cgroup.procs" >"$R/leftover"
 touch "$R/done"
