@@ -24,7 +24,7 @@ help:
 	@echo "make e2e            (root) the end-to-end login tests with real sshd and ssh"
 	@echo "make e2e-deps       (root) apt-get install what e2e and demo need"
 	@echo "make units-check    systemd-analyze verify + security (exposure <= 2.0) of systemd/"
-	@echo "make nspawn         (root) the systemd units under a real systemd in a systemd-nspawn container"
+	@echo "make nspawn         (root) the units, and the .deb/.rpm in booted Debian 11, 12, 13 containers (systemd-nspawn)"
 	@echo "make nspawn-deps    (root) apt-get install what nspawn needs"
 	@echo "make packages       .deb and .rpm for amd64 and arm64 into dist/ (go tool nfpm)"
 	@echo "make packages-check build them and check metadata, file lists, man pages, lintian, rpmlint, shellcheck"
@@ -81,9 +81,9 @@ e2e: e2e-deps
 demo: e2e-deps build
 	$(BIN)/eic-demo --bin $(BIN)
 
-# Packages `make nspawn` needs: systemd-nspawn, and debootstrap for the first run (the Debian 12
-# root is cached in EIC_NSPAWN_ROOT, default /var/tmp/eic-nspawn-root). debian-archive-keyring
-# lets debootstrap check bookworm's signatures on Ubuntu hosts too.
+# Packages `make nspawn` needs: systemd-nspawn, and debootstrap for the first run (the Debian 11,
+# 12 and 13 roots are cached in EIC_NSPAWN_CACHE, default /var/tmp/eic-nspawn/<suite>).
+# debian-archive-keyring lets debootstrap check the suites' signatures on Ubuntu hosts too.
 NSPAWN_PACKAGES := systemd-container debootstrap debian-archive-keyring
 nspawn-deps:
 	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && ! dpkg -s $(NSPAWN_PACKAGES) >/dev/null 2>&1; then \
@@ -92,8 +92,11 @@ nspawn-deps:
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(NSPAWN_PACKAGES) >/dev/null; \
 	fi
 
+# The units test and the package suite's three Debian releases boot side by side (-parallel 4):
+# the containers wait on I/O and on sshd far more than on the CPU. The suite builds the packages
+# it installs itself (make packages into temporary DIST directories).
 nspawn: nspawn-deps
-	EIC_NSPAWN_REQUIRE=1 $(GO) test -tags nspawn -count=1 -v ./agent/testenv/nspawn/
+	EIC_NSPAWN_REQUIRE=1 $(GO) test -tags nspawn -count=1 -v -parallel 4 -timeout 30m ./agent/testenv/nspawn/
 
 # The manual pages, written in mdoc by hand; shipped gzipped by `make packages`.
 MAN_PAGES := $(wildcard docs/man/*.[1-8])
@@ -120,7 +123,7 @@ packages:
 	  echo "== $$arch $(PKG_VERSION)"; \
 	  CGO_ENABLED=0 GOOS=linux GOARCH=$$arch $(GO) build -trimpath -ldflags '-s -w -X main.version=$(PKG_VERSION)' \
 	    -o $(DIST)/build/$$arch/ ./cmd/eic-authorized-keys ./cmd/eic-agent; \
-	  for fmt in deb rpm; do PKG_ARCH=$$arch PKG_VERSION=$(PKG_VERSION) $(GO) tool nfpm package -f nfpm.yaml -p $$fmt -t $(DIST)/; done; \
+	  for fmt in deb rpm; do PKG_BUILD=$(DIST)/build PKG_ARCH=$$arch PKG_VERSION=$(PKG_VERSION) $(GO) tool nfpm package -f nfpm.yaml -p $$fmt -t $(DIST)/; done; \
 	done
 
 # Tools packages-check runs: dpkg-deb (dpkg-dev), lintian, rpm, rpmlint, shellcheck,

@@ -19,10 +19,6 @@ import (
 	"time"
 )
 
-// loginsHostBinaries are copied from the host into the container, which has no OpenSSH: the
-// host and the container are both Debian 12, so the host's binaries run there.
-var loginsHostBinaries = []string{"/usr/sbin/sshd", "/usr/bin/ssh", "/usr/bin/ssh-keygen"}
-
 const loginsSSHDConfig = `ListenAddress 127.0.0.1
 HostKey /etc/ssh/ssh_host_ed25519_key
 UsePAM no
@@ -63,7 +59,7 @@ ssh_as() { # USER KEY
 		-o UserKnownHostsFile=/dev/null -o LogLevel=ERROR -o ConnectTimeout=10 "$1@127.0.0.1" whoami
 }
 step useradd-service useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin ec2-instance-connect
-step useradd-sshd useradd --system --no-create-home --home-dir /run/sshd --shell /usr/sbin/nologin sshd
+step useradd-sshd sh -c 'getent passwd sshd >/dev/null || useradd --system --no-create-home --home-dir /run/sshd --shell /usr/sbin/nologin sshd'
 for u in ec2-user admin; do
 	step useradd-$u useradd --create-home --shell /bin/sh $u
 	usermod -p '*' $u # locked ("!") accounts get no public key login without PAM
@@ -79,7 +75,7 @@ i=0
 until [ -s /run/eic-emulator.ready ] || [ $i -ge 200 ]; do sleep 0.1; i=$((i + 1)); done
 
 install -d -m 755 /run/sshd
-step hostkey ssh-keygen -q -t ed25519 -N '' -f /etc/ssh/ssh_host_ed25519_key
+step hostkey sh -c "rm -f /etc/ssh/ssh_host_ed25519_key /etc/ssh/ssh_host_ed25519_key.pub && ssh-keygen -q -t ed25519 -N '' -f /etc/ssh/ssh_host_ed25519_key"
 step sshd /usr/sbin/sshd
 i=0
 until (exec 3<>/dev/tcp/127.0.0.1/22) 2>/dev/null || [ $i -ge 100 ]; do sleep 0.1; i=$((i + 1)); done
@@ -110,28 +106,15 @@ func TestLoginsFromRealJournal(t *testing.T) {
 	if why := canRun(); why != "" {
 		skip(t, "%s", why)
 	}
-	for _, b := range loginsHostBinaries {
-		if _, err := os.Stat(b); err != nil {
-			skip(t, "%s is missing on the host: apt-get install openssh-server openssh-client", b)
-		}
-	}
+	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
-	lower := cachedRoot(t, ctx)
-	bin, upper, work, merged, res, in := mkdirs(t, t.TempDir(), "bin", "upper", "work", "merged", "results", "in")
+	m := newMachine(t, "eic-nspawn-logins", cachedRoot(t, ctx, "bookworm"))
+	bin := t.TempDir()
 	build(t, bin)
-	keys := loginsUpper(t, upper, bin, in, lower)
-
-	bootCtx, bootCancel := context.WithTimeout(ctx, 5*time.Minute)
-	defer bootCancel()
-	console, err := boot(bootCtx, lower, upper, work, merged, res, in)
-	r := results(res)
-	if !r.exists("started") {
-		skip(t, "systemd-nspawn could not boot the container here: %v\n%s", err, tail(console, 30))
-	}
-	if err != nil || !r.exists("done") {
-		t.Fatalf("container run: err %v, done %v\n%s\n%s", err, r.exists("done"), tail(console, 30), tail([]byte(r.out("journal-all")), 60))
-	}
+	keys := loginsUpper(t, m.upper, bin, m.in)
+	r := m.run(t, ctx, 5*time.Minute)
+	res := m.res
 	if dst := os.Getenv("EIC_LOGINS_RECORD"); dst != "" {
 		for _, f := range []string{"journal.out", "authlog.out", "authlog-iso.out", "logins.out"} {
 			b, err := os.ReadFile(filepath.Join(res, f))
@@ -194,10 +177,10 @@ func requestID(t *testing.T, r results, step string) string {
 	return a.RequestId
 }
 
-// loginsUpper writes the container's additions: our binaries, OpenSSH from the host (and the
-// libraries the root lacks), the check unit and script, configs and client keys. It returns
-// the keys' fingerprints by name.
-func loginsUpper(t *testing.T, upper, bin, in, lower string) map[string]string {
+// loginsUpper writes the container's additions: our binaries, the check unit and script,
+// configs and client keys (the root has Debian's OpenSSH). It returns the keys' fingerprints
+// by name.
+func loginsUpper(t *testing.T, upper, bin, in string) map[string]string {
 	t.Helper()
 	copyFile := func(src, dst string, mode os.FileMode) {
 		b, err := os.ReadFile(src)
@@ -209,24 +192,13 @@ func loginsUpper(t *testing.T, upper, bin, in, lower string) map[string]string {
 	for _, c := range []string{"eic-agent", "eic-authorized-keys", "eic-emulator"} {
 		copyFile(filepath.Join(bin, c), "/usr/sbin/"+c, 0o755)
 	}
-	for _, b := range loginsHostBinaries {
-		copyFile(b, b, 0o755)
-		out, err := exec.Command("ldd", b).Output()
-		if err != nil {
-			t.Fatalf("ldd %s: %v", b, err)
-		}
-		for _, l := range strings.Split(string(out), "\n") {
-			f := strings.Fields(l)
-			if len(f) < 3 || f[1] != "=>" || !strings.HasPrefix(f[2], "/") {
-				continue
-			}
-			// Into /usr/lib under the soname: the root's /lib is a symlink an upper directory
-			// would hide.
-			dst := filepath.Join("/usr/lib/x86_64-linux-gnu", filepath.Base(f[2]))
-			if _, err := os.Stat(filepath.Join(lower, dst)); err != nil {
-				copyFile(f[2], dst, 0o644)
-			}
-		}
+	// The root's own sshd is started by the script with this test's config: the packaged
+	// ssh.service must not take port 22 first.
+	if err := os.MkdirAll(filepath.Join(upper, "etc/systemd/system"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("/dev/null", filepath.Join(upper, "etc/systemd/system/ssh.service")); err != nil {
+		t.Fatal(err)
 	}
 	write(t, filepath.Join(upper, "/etc/ssh/sshd_config"), []byte(loginsSSHDConfig), 0o644)
 	write(t, filepath.Join(upper, "/etc/systemd/system/eic-logins-check.service"), []byte(loginsUnit), 0o644)

@@ -3,18 +3,19 @@
 package nspawn
 
 import (
-	"bufio"
-	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/json"
+	"crypto/ed25519"
+	"crypto/rand"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/crypto/ssh"
 )
 
 // TestUnitsUnderSystemd boots the container once and checks what its check unit recorded.
@@ -22,50 +23,16 @@ func TestUnitsUnderSystemd(t *testing.T) {
 	if why := canRun(); why != "" {
 		skip(t, "%s", why)
 	}
+	// Parallel with the package suite: the boots wait on I/O far more than on the CPU.
+	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
-	lower := cachedRoot(t, ctx)
-	lowerSum := rootSum(t, lower)
-
-	dir := t.TempDir()
-	bin, upper, work, merged, res, in := mkdirs(t, dir, "bin", "upper", "work", "merged", "results", "in")
+	m := newMachine(t, "eic-nspawn-units", cachedRoot(t, ctx, "bookworm"))
+	bin := t.TempDir()
 	build(t, bin)
 	key, other := newKey(t), newKey(t)
-	upperLayer(t, upper, bin, in, key, other)
-
-	before := hostMounts(t)
-	bootCtx, bootCancel := context.WithTimeout(ctx, 5*time.Minute)
-	defer bootCancel()
-	start := time.Now()
-	console, err := boot(bootCtx, lower, upper, work, merged, res, in)
-	t.Logf("systemd-nspawn ran for %s", time.Since(start).Round(100*time.Millisecond))
-	r := results(res)
-	if keep := os.Getenv("EIC_NSPAWN_KEEP_RESULTS"); keep != "" {
-		// For debugging: what the check recorded (journal included) outlives the test.
-		if err := os.CopyFS(keep, os.DirFS(res)); err != nil {
-			t.Errorf("keep results in %s: %v", keep, err)
-		}
-	}
-	if !r.exists("started") {
-		skip(t, "systemd-nspawn could not boot the container here (the check unit never ran): %v\nconsole (last lines):\n%s",
-			err, tail(console, 30))
-	}
-	if err != nil || !r.exists("done") {
-		t.Fatalf("container run: err %v, check finished %v\nconsole (last lines):\n%s\njournal (last lines):\n%s",
-			err, r.exists("done"), tail(console, 30), tail([]byte(r.out("journal-all")), 60))
-	}
-
-	t.Run("host-left-clean", func(t *testing.T) {
-		if got := hostMounts(t); got != before {
-			t.Errorf("host mounts changed:\nwant\n%s\ngot\n%s", before, got)
-		}
-		if left := processesIn(strings.Fields(r.out("namespaces"))); len(left) > 0 {
-			t.Errorf("processes left in the container's namespaces: %v", left)
-		}
-		if got := rootSum(t, lower); got != lowerSum {
-			t.Errorf("cached root %s changed (etc/passwd or unit directory): %s, want %s", lower, got, lowerSum)
-		}
-	})
+	upperLayer(t, m, bin, key, other)
+	r := m.run(t, ctx, 5*time.Minute)
 
 	t.Run("setup-steps-succeeded", func(t *testing.T) {
 		for _, s := range []string{"useradd-service", "useradd-ec2-user", "ip-addr", "emulator-ready",
@@ -169,46 +136,6 @@ func TestUnitsUnderSystemd(t *testing.T) {
 	})
 }
 
-func mkdirs(t *testing.T, base string, names ...string) (a, b, c, d, e, f string) {
-	t.Helper()
-	var out []string
-	for _, n := range names {
-		p := filepath.Join(base, n)
-		// 0755: the upper directory's mode becomes the container's "/".
-		if err := os.Mkdir(p, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Chmod(p, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, p)
-	}
-	return out[0], out[1], out[2], out[3], out[4], out[5]
-}
-
-// results reads what the check script recorded.
-type results string
-
-func (r results) read(name string) string {
-	b, _ := os.ReadFile(filepath.Join(string(r), name))
-	return string(b)
-}
-func (r results) exists(name string) bool {
-	_, err := os.Stat(filepath.Join(string(r), name))
-	return err == nil
-}
-func (r results) out(step string) string { return r.read(step + ".out") }
-func (r results) err(step string) string { return r.read(step + ".err") }
-
-// rc is a step's exit status, -1 when the step never ran.
-func (r results) rc(step string) int {
-	n, err := strconv.Atoi(strings.TrimSpace(r.read(step + ".rc")))
-	if err != nil {
-		return -1
-	}
-	return n
-}
-
 func properties(s string) map[string]string {
 	m := map[string]string{}
 	for _, l := range strings.Split(s, "\n") {
@@ -217,28 +144,6 @@ func properties(s string) map[string]string {
 		}
 	}
 	return m
-}
-
-// journal parses `journalctl -o json`, keeping the string fields.
-func journal(t *testing.T, s string) []map[string]string {
-	t.Helper()
-	var out []map[string]string
-	sc := bufio.NewScanner(strings.NewReader(s))
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		var raw map[string]any
-		if err := json.Unmarshal(sc.Bytes(), &raw); err != nil {
-			t.Fatalf("journal line %q: %v", sc.Text(), err)
-		}
-		e := map[string]string{}
-		for k, v := range raw {
-			if s, ok := v.(string); ok {
-				e[k] = s
-			}
-		}
-		out = append(out, e)
-	}
-	return out
 }
 
 func hasMessage(entries []map[string]string, msg string) bool {
@@ -266,56 +171,63 @@ func total(t *testing.T, counts string) int {
 	return 0
 }
 
-func hostMounts(t *testing.T) string {
+const (
+	instanceID      = "i-0123456789abcdef0" // the emulator's default
+	otherInstanceID = "i-0fedcba9876543210"
+	sysfsRoot       = "/opt/eic-fake-sys"
+)
+
+// keyPair is a pushed key: its authorized_keys line and its fingerprint.
+type keyPair struct{ line, fingerprint string }
+
+func newKey(t *testing.T) keyPair {
 	t.Helper()
-	b, err := os.ReadFile("/proc/self/mountinfo")
+	pub, _, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var pts []string
-	for _, l := range strings.Split(string(b), "\n") {
-		if f := strings.Fields(l); len(f) > 4 {
-			pts = append(pts, f[4])
-		}
-	}
-	return strings.Join(pts, "\n")
-}
-
-// processesIn lists host processes in any of the namespaces (as readlink prints them).
-func processesIn(namespaces []string) []string {
-	want := map[string]bool{}
-	for _, n := range namespaces {
-		want[n] = true
-	}
-	var left []string
-	links, _ := filepath.Glob("/proc/[0-9]*/ns/*")
-	for _, l := range links {
-		if ns, err := os.Readlink(l); err == nil && want[ns] {
-			pid := strings.Split(l, "/")[2]
-			cmdline, _ := os.ReadFile("/proc/" + pid + "/cmdline")
-			left = append(left, fmt.Sprintf("%s (%s) %s", pid, ns, bytes.ReplaceAll(cmdline, []byte{0}, []byte{' '})))
-		}
-	}
-	return left
-}
-
-// rootSum fingerprints the parts of the cached root a leaking run would touch first.
-func rootSum(t *testing.T, root string) string {
-	t.Helper()
-	h := sha256.New()
-	for _, f := range []string{"etc/passwd", "etc/group", stamp} {
-		b, err := os.ReadFile(filepath.Join(root, f))
-		if err != nil {
-			t.Fatal(err)
-		}
-		h.Write(b)
-	}
-	ents, err := os.ReadDir(filepath.Join(root, "etc/systemd/system"))
+	sp, err := ssh.NewPublicKey(pub)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, e := range ents {
-		fmt.Fprintln(h, e.Name())
+	return keyPair{line: strings.TrimSpace(string(ssh.MarshalAuthorizedKey(sp))), fingerprint: ssh.FingerprintSHA256(sp)}
+}
+
+// build compiles the shipped binaries, static as a package ships them.
+func build(t *testing.T, dir string) {
+	t.Helper()
+	cmd := exec.Command("go", "build", "-trimpath", "-o", dir+"/",
+		"github.com/eic-agent/eic-agent/cmd/eic-agent",
+		"github.com/eic-agent/eic-agent/cmd/eic-authorized-keys",
+		"github.com/eic-agent/eic-agent/cmd/eic-emulator")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
 	}
-	return fmt.Sprintf("%x", h.Sum(nil))
+}
+
+// upperLayer writes what a package would install, plus the check unit and its inputs, into the
+// overlay's upper directory. Users are created inside the container by the check script.
+func upperLayer(t *testing.T, m *machine, bin string, key, other keyPair) {
+	t.Helper()
+	repo, err := filepath.Abs("../../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []string{"eic-agent", "eic-authorized-keys", "eic-emulator"} {
+		copyFile(t, filepath.Join(bin, c), filepath.Join(m.upper, "usr/sbin", c), 0o755)
+	}
+	for _, u := range []string{"eic-agent.service", "eic-agent.socket"} {
+		copyFile(t, filepath.Join(repo, "systemd", u), filepath.Join(m.upper, "etc/systemd/system", u), 0o644)
+	}
+	m.checkUnit(t, "testdata/eic-nspawn-check.service", "testdata/eic-nspawn-check.sh")
+	write(t, filepath.Join(m.upper, sysfsRoot, "devices/virtual/dmi/id/board_asset_tag"), []byte(instanceID+"\n"), 0o444)
+	// Everything else default: IMDS at http://169.254.169.254, journald logging.
+	write(t, filepath.Join(m.upper, "/etc/eic-agent/config.toml"), []byte(fmt.Sprintf(
+		"# written by the nspawn test\n[trust]\nca = \"/etc/eic-agent/root.pem\"\n[platform]\nsysfs_root = %q\n",
+		sysfsRoot)), 0o644)
+	write(t, filepath.Join(m.in, "key.pub"), []byte(key.line+"\n"), 0o644)
+	write(t, filepath.Join(m.in, "other.pub"), []byte(other.line+"\n"), 0o644)
+	write(t, filepath.Join(m.in, "env"), []byte(fmt.Sprintf("FP='%s'\nFP_OTHER='%s'\nOTHER_INSTANCE='%s'\n",
+		key.fingerprint, other.fingerprint, otherInstanceID)), 0o644)
 }
