@@ -105,13 +105,13 @@ match_users() {
 effective() {
 	users=$( { printf '%s\n' root ec2-user admin ubuntu debian centos rocky fedora; match_users; } | sort -u)
 	if ! out=$("$SSHD" -T 2>&1); then
-		printf 'error %s\n' "$(printf '%s\n' "$out" | head -n 1 | tr -d '\r')"
+		printf 'error %s\n' "$(printf '%s\n' "$out" | sed -n 1p | tr -d '\r')"
 		return 1
 	fi
 	printf 'global %s\n' "$(printf '%s\n' "$out" | awk '$1 == "authorizedkeyscommand" { print $2; exit }')"
 	for u in $users; do
 		if ! out=$("$SSHD" -T -C "user=$u,host=localhost,addr=127.0.0.1" 2>&1); then
-			printf 'error %s\n' "$(printf '%s\n' "$out" | head -n 1 | tr -d '\r')"
+			printf 'error %s\n' "$(printf '%s\n' "$out" | sed -n 1p | tr -d '\r')"
 			return 1
 		fi
 		printf 'user=%s %s\n' "$u" "$(printf '%s\n' "$out" | awk '$1 == "authorizedkeyscommand" { print $2; exit }')"
@@ -190,7 +190,7 @@ add_dropin() {
 	chmod 0644 "$DROPIN"
 	if ! err=$("$SSHD" -t 2>&1); then
 		undo_dropin
-		log "removed $DROPIN again: sshd -t rejected it ($(printf '%s\n' "$err" | head -n 1))"
+		log "removed $DROPIN again: sshd -t rejected it ($(printf '%s\n' "$err" | sed -n 1p))"
 		return 1
 	fi
 	if ! in_force; then
@@ -233,7 +233,7 @@ wire() {
 	fi
 	foreign=$(printf '%s\n' "$eff" | while read -r ctx cmd; do
 		[ "$cmd" = none ] || is_eic "$cmd" || echo "$ctx: $cmd"
-	done | head -n 1)
+	done | sed -n 1p)
 	if [ -n "$foreign" ]; then
 		log "sshd already uses another AuthorizedKeysCommand ($foreign): left sshd untouched so those logins keep working"
 		log "to add EC2 Instance Connect, chain that command from $OURS: name it in [chain] in /etc/eic-agent/config.toml and make $OURS the AuthorizedKeysCommand (see \"Chaining another key command\" in $DOCS)"

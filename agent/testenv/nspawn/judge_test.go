@@ -32,9 +32,19 @@ func judge(t *testing.T, r results, openssh, version string) {
 	}
 	logged := func(t *testing.T, step string, want ...string) {
 		t.Helper()
+		// dpkg passes the scripts' stderr on as it is; apt-get runs dpkg on a terminal of its
+		// own and prints what dpkg wrote on its stdout.
+		log := r.err(step) + r.out(step)
+		// A shell's own complaint ("sshd-wiring.sh: 235: echo: I/O error") is a script bug
+		// even when the step went on.
+		for _, script := range []string{"/usr/share/eic-agent/sshd-wiring.sh:", "/usr/share/eic-agent/systemd-units.sh:"} {
+			if strings.Contains(log, script) {
+				t.Errorf("%s: the shell complained while running %s\n%s", step, strings.TrimSuffix(script, ":"), log)
+			}
+		}
 		for _, w := range want {
-			if !strings.Contains(r.err(step), w) {
-				t.Errorf("%s: the package's log lacks %q:\n%s", step, w, r.err(step))
+			if !strings.Contains(log, w) {
+				t.Errorf("%s: the package's log lacks %q:\n%s", step, w, log)
 			}
 		}
 	}
@@ -143,7 +153,7 @@ func judge(t *testing.T, r results, openssh, version string) {
 			ok(t, name+"-login-before", name+"-install", name+"-sshd-T-user", name+"-login-after")
 			same(t, name+"-before", name+"-after", "sshd")
 			logged(t, name+"-install", "sshd already uses another AuthorizedKeysCommand (", "/usr/bin/sss_ssh_authorizedkeys)",
-				"give /usr/sbin/eic-authorized-keys its own Match block or chain both commands")
+				"to add EC2 Instance Connect, chain that command from /usr/sbin/eic-authorized-keys")
 			if !hasLine(r.out(name+"-sshd-T-user"), foreignCommand) {
 				t.Errorf("sshd -T for ec2-user after install: %s, want %q", grepAuthorized(r.out(name+"-sshd-T-user")), foreignCommand)
 			}

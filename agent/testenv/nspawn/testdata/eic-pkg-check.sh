@@ -141,9 +141,10 @@ cp -a /etc/ssh /root/pristine-ssh
 snap pristine
 step versions dpkg-query -W openssh-server systemd rpm
 
-# --- 1. Install, reinstall, remove, purge.
+# --- 1. Install, reinstall, remove, purge: with apt-get, as README's Install section says (the
+# dependencies are in the root already, so apt needs no network).
 snap install-before
-step install dpkg -i "$IN/new.deb"
+step install apt-get install -y --no-install-recommends "$IN/new.deb"
 checks install
 step install-account getent passwd ec2-instance-connect
 step install-shadow getent shadow ec2-instance-connect
@@ -152,10 +153,10 @@ snap install-after
 step reinstall dpkg -i "$IN/new.deb"
 snap reinstall-after
 step reinstall-active systemctl is-active eic-agent.service eic-agent.socket
-step remove dpkg -r eic-agent
+step remove apt-get remove -y eic-agent
 step remove-active systemctl is-active eic-agent.service eic-agent.socket
 snap remove-after
-step purge dpkg --purge eic-agent
+step purge apt-get purge -y eic-agent
 snap purge-after
 step purge-account getent passwd ec2-instance-connect
 pristine reset-install
@@ -231,7 +232,7 @@ snap optout-file-after
 step optout-file-remove dpkg -r eic-agent
 pristine reset-optout-file
 snap optout-env-before
-step optout-env-install env EIC_AGENT_NO_SSHD_WIRING=1 dpkg -i "$IN/new.deb"
+step optout-env-install env EIC_AGENT_NO_SSHD_WIRING=1 apt-get install -y --no-install-recommends "$IN/new.deb"
 snap optout-env-after
 step optout-env-remove env EIC_AGENT_NO_SSHD_WIRING=1 dpkg -r eic-agent
 pristine reset-optout-env
