@@ -14,8 +14,8 @@ import (
 )
 
 // Service asks the warm service about the user through the helper's own client (wire.Ask, with
-// its socket and peer trust rules) and reports what it answered. The protocol carries no
-// refresh times, so the answer itself is the report. Not running is a warning: the helper
+// its socket and peer trust rules) and reports what it answered and how fresh its signer is
+// (when it was last verified, and when its staples were last read). Not running is a warning: the helper
 // verifies directly without it.
 func (d *Doctor) Service(ctx context.Context) Check {
 	c := Check{Name: "service"}
@@ -24,7 +24,7 @@ func (d *Doctor) Service(ctx context.Context) Check {
 		return ok(c, "service.enabled = false: the helper verifies every login directly")
 	}
 	start := d.o.Now()
-	res, err := wire.Ask(ctx, s.Socket, wire.Request{User: d.o.User}, wire.ClientOptions{
+	res, st, err := wire.AskWithStatus(ctx, s.Socket, wire.Request{User: d.o.User}, wire.ClientOptions{
 		ConnectTimeout: s.ConnectTimeout.Duration,
 		TrustedUser:    s.User,
 	})
@@ -39,7 +39,20 @@ func (d *Doctor) Service(ctx context.Context) Check {
 		return fail(c, fmt.Sprintf("answered for %s in %s: verification failed: %v", d.o.User, took, err),
 			"the same failure stops direct logins; fix the checks above")
 	}
-	return ok(c, fmt.Sprintf("answered on %s for %s in %s: %s, %d key(s) accepted", s.Socket, d.o.User, took, res.Outcome, len(res.Accepted)))
+	answered := fmt.Sprintf("answered on %s for %s in %s: %s, %d key(s) accepted", s.Socket, d.o.User, took, res.Outcome, len(res.Accepted))
+	if st.StaplesRead == 0 {
+		return ok(c, answered+"; it holds no verified signer yet")
+	}
+	now := d.o.Now()
+	ago := func(unix int64) time.Duration { return now.Sub(time.Unix(unix, 0)).Round(time.Second) }
+	answered += fmt.Sprintf("; signer verified %s ago, staples read %s ago", ago(st.SignerVerified), ago(st.StaplesRead))
+	// The background keeps the read younger than revocation_check; an older one means it
+	// fails, and until it succeeds every login waits for a read of its own.
+	if every := s.RevocationCheck.Duration; every > 0 && ago(st.StaplesRead) > every {
+		return warn(c, answered+fmt.Sprintf(", longer than service.revocation_check (%s): its background reads fail", every),
+			"journalctl -u eic-agent says why; the imds check above may too")
+	}
+	return ok(c, answered)
 }
 
 // Logs resolves log.target as the helper's logger does (auto: journald when its socket answers,

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/eic-agent/eic-agent/agent/config"
 	"github.com/eic-agent/eic-agent/agent/lookup"
@@ -49,6 +50,14 @@ func TestServiceCheck(t *testing.T) {
 		return wire.Response{V: wire.Version, Verdict: wire.VerdictFailed, User: req.User, Outcome: lookup.NoKeys,
 			Error: "imds: cannot reach http://169.254.169.254: connection refused"}
 	}
+	now := time.Now().Truncate(time.Second) // the wire carries Unix seconds
+	withStatus := func(verified, read time.Duration) wire.Handler {
+		return func(ctx context.Context, req wire.Request) wire.Response {
+			r := decided(ctx, req)
+			r.Status = &wire.Status{SignerVerified: now.Add(-verified).Unix(), StaplesRead: now.Add(-read).Unix()}
+			return r
+		}
+	}
 	busy := func(_ context.Context, req wire.Request) wire.Response {
 		return wire.Refusal(req.User, "busy")
 	}
@@ -65,6 +74,15 @@ func TestServiceCheck(t *testing.T) {
 		{name: "answer-reported", status: OK,
 			socket: func(t *testing.T) string { return serveWire(t, 0o755, decided) },
 			detail: ": no-keys, 0 key(s) accepted"},
+		{name: "no-signer-yet-said", status: OK,
+			socket: func(t *testing.T) string { return serveWire(t, 0o755, decided) },
+			detail: "it holds no verified signer yet"},
+		{name: "fresh-signer-reported", status: OK,
+			socket: func(t *testing.T) string { return serveWire(t, 0o755, withStatus(20*time.Minute, 30*time.Second)) },
+			detail: "signer verified 20m0s ago, staples read 30s ago"},
+		{name: "overdue-staple-read-warns", status: Warn,
+			socket: func(t *testing.T) string { return serveWire(t, 0o755, withStatus(time.Hour, 5*time.Minute)) },
+			detail: "staples read 5m0s ago, longer than service.revocation_check (1m0s)", remedy: "journalctl -u eic-agent"},
 		{name: "not-running-warns", status: Warn,
 			socket: func(t *testing.T) string { return filepath.Join(t.TempDir(), "agent.sock") },
 			detail: "not running: nothing answers on", remedy: "systemctl enable --now eic-agent.socket"},
@@ -97,7 +115,7 @@ func TestServiceCheck(t *testing.T) {
 			cfg := config.Default()
 			cfg.Service.Socket = tc.socket(t)
 			cfg.Service.Enabled = !tc.disabled
-			d := New(Options{Config: cfg, User: "ec2-user"})
+			d := New(Options{Config: cfg, User: "ec2-user", Now: func() time.Time { return now }})
 			wantCheck(t, d.Service(testContext(t)), tc.status, tc.detail, tc.remedy)
 		})
 	}

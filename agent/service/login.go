@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"errors"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -45,7 +46,26 @@ func (s *Service) Handle(ctx context.Context, req wire.Request) wire.Response {
 	if errors.Is(err, errClosed) {
 		return wire.Refusal(req.User, "%v; verify directly", err)
 	}
-	return wire.FromResult(res, err)
+	resp := wire.FromResult(res, err)
+	resp.Status = s.status()
+	return resp
+}
+
+// status says how fresh the cached signer is, for eic-agent doctor.
+func (s *Service) status() *wire.Status {
+	c := &s.signers
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.cur == nil {
+		return nil
+	}
+	unix := func(t time.Time) int64 {
+		if t.IsZero() {
+			return 0
+		}
+		return t.Unix()
+	}
+	return &wire.Status{SignerVerified: unix(c.cur.verified), StaplesRead: unix(c.cur.checked)}
 }
 
 // warmLogin is the service's lookup.Source for one login: the identity and signer from the

@@ -233,3 +233,29 @@ func BenchmarkWarmPath(b *testing.B) {
 		})
 	}
 }
+
+// TestAnswerCarriesSignerFreshness: the answer tells eic-agent doctor when the signer was
+// verified and its staples read (the service's clock), and says nothing before it has one.
+func TestAnswerCarriesSignerFreshness(t *testing.T) {
+	f := newFixture(t, setup{})
+	path := serveSocket(t, f)
+	ask := func() wire.Status {
+		t.Helper()
+		_, st, err := wire.AskWithStatus(context.Background(), path, wire.Request{User: "nobody-here"}, wire.ClientOptions{
+			ConnectTimeout: time.Second, Timeout: 10 * time.Second, TrustedUIDs: []uint32{uint32(os.Getuid())},
+		})
+		if errors.Is(err, wire.ErrNoVerdict) {
+			t.Fatal(err)
+		}
+		return st
+	}
+	if st := ask(); st != (wire.Status{}) {
+		t.Errorf("status before any signer was verified: %+v, want none", st)
+	}
+	f.warm()
+	st := ask()
+	now := f.svc.now().Unix()
+	if st.SignerVerified == 0 || st.StaplesRead == 0 || st.SignerVerified > now || st.StaplesRead > now {
+		t.Errorf("status after warm-up: %+v, want both set and not after the service's now (%d)", st, now)
+	}
+}

@@ -40,18 +40,29 @@ type ClientOptions struct {
 // is well formed and about req, and the result and error are the login's own: a non-nil error
 // then means the service's verification could not complete, as it would fail in direct mode.
 func Ask(ctx context.Context, path string, req Request, o ClientOptions) (lookup.Result, error) {
+	res, _, err := AskWithStatus(ctx, path, req, o)
+	return res, err
+}
+
+// AskWithStatus is Ask that also returns the service's Status from a well-formed answer (zero
+// when the answer carried none or there was no usable answer).
+func AskWithStatus(ctx context.Context, path string, req Request, o ClientOptions) (lookup.Result, Status, error) {
 	resp, err := roundTrip(ctx, path, req, o)
 	var res lookup.Result
 	if err == nil {
 		res, err = resp.answers(req)
 		if !errors.Is(err, ErrNoVerdict) {
-			return res, err // the login's own verdict
+			var st Status
+			if resp.Status != nil {
+				st = *resp.Status
+			}
+			return res, st, err // the login's own verdict
 		}
 	}
 	if errors.Is(err, ErrNoVerdict) {
-		return lookup.Result{}, fmt.Errorf("service socket %s: %w", path, err)
+		return lookup.Result{}, Status{}, fmt.Errorf("service socket %s: %w", path, err)
 	}
-	return lookup.Result{}, fmt.Errorf("%w: service socket %s: %w", ErrNoVerdict, path, err)
+	return lookup.Result{}, Status{}, fmt.Errorf("%w: service socket %s: %w", ErrNoVerdict, path, err)
 }
 
 // roundTrip sends req to a trusted server at path and returns its decoded answer.

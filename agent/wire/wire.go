@@ -146,6 +146,19 @@ type Response struct {
 	// others per reason.
 	Rejected     []RejectedBlock `json:"rejected,omitempty"`
 	RejectedMore map[string]int  `json:"rejected_more,omitempty"`
+	// Status is the service's own state when it answered, for diagnosis (eic-agent doctor);
+	// nothing in a login depends on it.
+	Status *Status `json:"status,omitempty"`
+}
+
+// Status says how fresh the service's signer was when it answered, in Unix seconds of the
+// service's clock (0: none cached).
+type Status struct {
+	// SignerVerified is when the cached signer chain and staples were last verified in full.
+	SignerVerified int64 `json:"signer_verified,omitempty"`
+	// StaplesRead is when the staples were last read from IMDS successfully (the revocation
+	// check): no key is granted once this is older than service.revocation_check.
+	StaplesRead int64 `json:"staples_read,omitempty"`
 }
 
 // AcceptedKey is keys.Accepted on the wire, Expires in Unix seconds.
