@@ -15,7 +15,7 @@ help:
 	@echo "make build          static binaries for every cmd/ into $(BIN)/"
 	@echo "make test           lint, then unit"
 	@echo "make lint           gofmt and go vet"
-	@echo "make unit           go test -race ./... (needs gcc for cgo)"
+	@echo "make unit           go test -race ./... (needs gcc for cgo; EIC_NO_SKIPS=1 fails on a skipped test)"
 	@echo "make fuzz           run each fuzz target for FUZZTIME (default 20s)"
 	@echo "make bench          benchmarks with -benchmem"
 	@echo "make vectors        regenerate the OpenSSL-made signer and key bundle test vectors (commit them)"
@@ -30,7 +30,7 @@ help:
 	@echo "make packages-check build them and check metadata, file lists, man pages, lintian, rpmlint, shellcheck"
 	@echo "make packages-deps  (root) apt-get install what packages-check needs"
 	@echo "make clean          remove $(BIN)/ and dist/"
-	@echo "CI (.ci/run) runs: make test, make units-check, make packages-check, make e2e, make nspawn"
+	@echo "CI (.ci/run) runs: make e2e-deps, make test, make units-check, make packages-check, make e2e, make nspawn"
 
 build:
 	@mkdir -p $(BIN)
@@ -44,7 +44,7 @@ lint:
 
 # The race detector needs cgo (and so a C compiler): .ci/run installs gcc and libc6-dev.
 unit:
-	CGO_ENABLED=1 $(GO) test -race -count=1 ./...
+	GO=$(GO) sh .ci/unit
 
 FUZZTIME ?= 20s
 fuzz:

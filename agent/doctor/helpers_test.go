@@ -48,6 +48,14 @@ func sshdFixture(t *testing.T, body string) Options {
 	if _, err := os.Stat(DefaultSSHD); err != nil {
 		t.Skipf("no %s: install openssh-server", DefaultSSHD)
 	}
+	// sshd -T insists on its privilege separation directory, which only a started sshd makes
+	// (a fresh CI machine has none): make it for the test, and leave the host as it was.
+	if _, err := os.Stat("/run/sshd"); os.IsNotExist(err) {
+		if err := os.Mkdir("/run/sshd", 0o755); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { os.Remove("/run/sshd") })
+	}
 	dir := t.TempDir()
 	key := filepath.Join(dir, "host_key")
 	if out, err := exec.Command("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", key).CombinedOutput(); err != nil {

@@ -77,6 +77,10 @@ func (d *Doctor) sshdT(ctx context.Context, extra ...string) (map[string]string,
 func (d *Doctor) SSHD(ctx context.Context) Check {
 	c := Check{Name: "sshd"}
 	v, err := d.sshd.get(ctx, d.readSSHD)
+	if err != nil && strings.Contains(err.Error(), "Missing privilege separation directory") {
+		// sshd -T needs /run/sshd, which a started sshd creates: here sshd has not run since boot.
+		return fail(c, err.Error(), "sshd is not running here: start it (systemctl start ssh, or sshd on Red Hat), or mkdir -m 0755 /run/sshd and run doctor again")
+	}
 	if err != nil {
 		return fail(c, err.Error(), "fix what sshd reports (sshd -t shows it), or run doctor as root so sshd can read its host keys")
 	}

@@ -2,6 +2,7 @@ package doctor
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -64,4 +65,22 @@ func TestSSHDCheck(t *testing.T) {
 			wantCheck(t, New(o).SSHD(testContext(t)), tc.status, tc.detail, tc.remedy)
 		})
 	}
+}
+
+// TestSSHDCheckSaysWhenSSHDHasNotRun: sshd -T refuses to run without /run/sshd, which only a
+// started sshd creates (a fresh machine where sshd never ran). The real sshd is run with an
+// empty /run of its own (a private mount namespace), and doctor says what to do.
+func TestSSHDCheckSaysWhenSSHDHasNotRun(t *testing.T) {
+	o := sshdFixture(t, ourLines)
+	if _, err := exec.LookPath("unshare"); err != nil {
+		t.Fatal("unshare (util-linux) is missing")
+	}
+	wrapper := filepath.Join(t.TempDir(), "sshd")
+	script := "#!/bin/sh\nexec unshare --mount --propagation private sh -c 'mount -t tmpfs tmpfs /run && exec " +
+		DefaultSSHD + " \"$@\"' sshd \"$@\"\n"
+	if err := os.WriteFile(wrapper, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	o.SSHD = wrapper
+	wantCheck(t, New(o).SSHD(testContext(t)), Fail, "Missing privilege separation directory", "sshd is not running here")
 }
