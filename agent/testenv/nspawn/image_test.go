@@ -54,7 +54,7 @@ func TestImageLoginFromReadme(t *testing.T) {
 	if why := canRun(); why != "" {
 		skip(t, "%s", why)
 	}
-	for _, tool := range []string{"aws", "ssh", "ssh-keygen", "nsenter", "pgrep", "chroot", "make"} {
+	for _, tool := range []string{"aws", "ssh", "ssh-keygen", "nsenter", "pgrep", "chroot", "make", "ip"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			skip(t, "%s is missing: apt-get install awscli openssh-client (make nspawn-deps)", tool)
 		}
@@ -84,6 +84,29 @@ func TestImageLoginFromReadme(t *testing.T) {
 		"sh", "-c", prepareImage, "sh", lower, upper, work, filepath.Join(paste, "rootfs"), deb).CombinedOutput(); err != nil {
 		t.Fatalf("install %s into the image: %v\n%s", deb, err, out)
 	}
+
+	t.Run("no-image-says-why-and-leaves-host-alone", func(t *testing.T) {
+		// A newcomer whose ./rootfs is not an image: the paste must end, say why, and never
+		// fall back to running its nsenter lines in the host's namespaces.
+		dir := t.TempDir()
+		if err := os.Symlink(filepath.Join(paste, "bin"), filepath.Join(dir, "bin")); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Mkdir(filepath.Join(dir, "rootfs"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		addrs := hostLoopback(t)
+		out, _ := runBlock(t, ctx, dir, []string{"unshare", "--mount", "--propagation", "private",
+			"sh", "-c", "mount -t tmpfs -o mode=0755 tmpfs /run && exec bash -c \"$1\"", "sh"}, block, "L")
+		for _, want := range []string{"the container did not boot:", "eic-emulator did not start:"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("without an image, the output does not say %q:\n%s", want, out)
+			}
+		}
+		if got := hostLoopback(t); got != addrs {
+			t.Errorf("the host's loopback changed:\nwant\n%s\ngot\n%s", addrs, got)
+		}
+	})
 
 	before := hostMounts(t)
 	out, vars := runBlock(t, ctx, paste, []string{"unshare", "--mount", "--propagation", "private",
@@ -253,6 +276,16 @@ func stopGroup(pgid int) {
 		}
 		time.Sleep(100 * time.Millisecond) // polling: the group's members are not our children
 	}
+}
+
+// hostLoopback is what `ip addr show dev lo` prints on the host.
+func hostLoopback(t *testing.T) string {
+	t.Helper()
+	out, err := exec.Command("ip", "-o", "addr", "show", "dev", "lo").Output()
+	if err != nil {
+		t.Fatalf("ip addr show dev lo: %v", err)
+	}
+	return string(out)
 }
 
 // buildDeb runs `make packages` for amd64 into dist and returns the .deb.
