@@ -145,7 +145,13 @@ func TestImageLoginFromReadme(t *testing.T) {
 			sets.WriteString(k + "=" + strconv.Quote(vars[k]) + "\n")
 		}
 		runBlock(t, ctx, paste, nil, sets.String()+stop)
-		deadline := time.Now().Add(time.Minute)
+		// Two minutes: systemd in the container gives a unit 90 s to stop before it kills it.
+		start := time.Now()
+		deadline := start.Add(2 * time.Minute)
+		defer func() {
+			log, _ := os.ReadFile(filepath.Join(paste, "eic-image-test.log"))
+			t.Logf("the container stopped in %s; its console's last lines:\n%s", time.Since(start).Round(100*time.Millisecond), tail(log, 15))
+		}()
 		for {
 			left := processesIn(namespaces)
 			for _, k := range []string{"N", "E"} {
@@ -157,7 +163,7 @@ func TestImageLoginFromReadme(t *testing.T) {
 				break
 			}
 			if time.Now().After(deadline) {
-				t.Fatalf("a minute after %q, still running: %v", stop, left)
+				t.Fatalf("two minutes after %q, still running: %v", stop, left)
 			}
 			time.Sleep(100 * time.Millisecond) // polling: these processes are not our children
 		}
