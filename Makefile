@@ -24,7 +24,7 @@ help:
 	@echo "make e2e            (root) the end-to-end login tests with real sshd and ssh"
 	@echo "make e2e-deps       (root) apt-get install what e2e and demo need"
 	@echo "make units-check    systemd-analyze verify + security (exposure <= 2.0) of systemd/"
-	@echo "make nspawn         (root) the units, and the .deb/.rpm in booted Debian 11, 12, 13 containers (systemd-nspawn)"
+	@echo "make nspawn         (root) the units, the .deb/.rpm and README's image block in booted Debian containers (systemd-nspawn)"
 	@echo "make nspawn-deps    (root) apt-get install what nspawn needs"
 	@echo "make packages       .deb and .rpm for amd64 and arm64 into dist/ (go tool nfpm)"
 	@echo "make packages-check build them and check metadata, file lists, man pages, lintian, rpmlint, shellcheck"
@@ -83,8 +83,9 @@ demo: e2e-deps build
 
 # Packages `make nspawn` needs: systemd-nspawn, and debootstrap for the first run (the Debian 11,
 # 12 and 13 roots are cached in EIC_NSPAWN_CACHE, default /var/tmp/eic-nspawn/<suite>).
-# debian-archive-keyring lets debootstrap check the suites' signatures on Ubuntu hosts too.
-NSPAWN_PACKAGES := systemd-container debootstrap debian-archive-keyring
+# debian-archive-keyring lets debootstrap check the suites' signatures on Ubuntu hosts too;
+# awscli and openssh-client are what README's "Test your image's login path locally" runs on the host.
+NSPAWN_PACKAGES := systemd-container debootstrap debian-archive-keyring awscli openssh-client
 nspawn-deps:
 	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && ! dpkg -s $(NSPAWN_PACKAGES) >/dev/null 2>&1; then \
 	  echo "installing $(NSPAWN_PACKAGES)"; \

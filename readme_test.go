@@ -70,6 +70,7 @@ func shBlocks(t *testing.T) (tested map[string]string, unmarked []int) {
 // runners are the tests for each tested block.
 var runners = map[string]func(*testing.T, string){
 	"helper-alone": runHelperAlone,
+	"image-login":  runByNspawn,
 }
 
 func TestReadmeShellBlocksAreRunOrSayWhyNot(t *testing.T) {

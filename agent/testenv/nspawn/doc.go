@@ -6,7 +6,11 @@
 //   - TestPackagesOnDebian (Debian 11, 12 and 13, in parallel) installs the real .deb and .rpm
 //     that `make packages` builds, next to Debian's own openssh-server, and checks install,
 //     login, remove, purge, reinstall, upgrade, foreign key commands, the official package's
-//     override, a main file without Include, and the opt-out.
+//     override, a main file without Include, and the opt-out;
+//   - TestImageLoginFromReadme pastes README's "Test your image's login path locally" block, as
+//     it stands, into bash against a Debian 12 image with the real .deb installed: the AWS CLI
+//     pushes a key, ssh logs ec2-user in, journalctl shows the push's RequestId, and the stop
+//     line the README gives leaves no process or mount behind.
 //
 // The emulator plays IMDS at 169.254.169.254 on each container's own loopback.
 //
