@@ -65,8 +65,8 @@ func judge(t *testing.T, r results, openssh, version string) {
 		t.Helper()
 		ok(t, prefix+"-active", prefix+"-enabled", prefix+"-sshd-T", prefix+"-sshd-T-user")
 		if got := r.out(prefix + "-active"); got != "active\nactive\n" {
-			t.Errorf("%s: eic-agent.service and .socket %q, want active (started by the package's scripts)\ntheir journal (last lines):\n%s",
-				prefix, got, tail([]byte(r.out("journal-eic")), 40))
+			t.Errorf("%s: eic-agent.service and .socket %q, want active (started by the package's scripts)\nthe service: %s\nthe package's log:\n%s\ntheir journal (last lines):\n%s",
+				prefix, got, r.out(prefix+"-show"), r.err(prefix)+r.out(prefix), tail([]byte(r.out("journal-eic")), 40))
 		}
 		for _, s := range []string{prefix + "-sshd-T", prefix + "-sshd-T-user"} {
 			for _, w := range []string{wantCommand, wantCommandUser} {

@@ -92,6 +92,8 @@ eic_login() {
 # scripts, never by this script), sshd -T globally and for ec2-user.
 checks() {
 	step "$1-active" systemctl is-active eic-agent.service eic-agent.socket
+	# For the host's message when the state is not what it must be.
+	step "$1-show" systemctl show eic-agent.service -p ActiveState -p SubState -p Result -p NRestarts -p ExecMainStatus
 	step "$1-enabled" systemctl is-enabled eic-agent.service eic-agent.socket
 	step "$1-sshd-T" sshd -T
 	step "$1-sshd-T-user" sshd -T -C user=ec2-user,host=localhost,addr=127.0.0.1
