@@ -233,7 +233,7 @@ func TestRunRefusesBeforeStarting(t *testing.T) {
 		{name: "fingerprint-token-without-fingerprint", argv: []string{testkit.Script(t, dir, body), "%f"}, args: chain.Args{User: "alice"},
 			wantReason: chain.ReasonMissingArgument, wantErr: "uses %f"},
 		{name: "program-in-world-writable-directory", argv: []string{loose}, args: chain.Args{User: "alice"},
-			wantReason: chain.ReasonUnsafePath, wantErr: "writable by group or others"},
+			wantReason: chain.ReasonUnsafePath, wantErr: "-writable (mode 07"},
 		{name: "missing-program", argv: []string{filepath.Join(dir, "nope")}, args: chain.Args{User: "alice"},
 			wantReason: chain.ReasonUnsafePath, wantErr: "no such file"},
 	}

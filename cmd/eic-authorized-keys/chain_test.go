@@ -67,7 +67,7 @@ func TestChainedCommand(t *testing.T) {
 		{name: "flood-cut-key-passed", body: prints + "; head -c 100000 /dev/zero | tr '\\0' x", want: eic + theirs,
 			wantLog: []string{"discarded_bytes=100000"}},
 		{name: "command-in-writable-directory-not-run", argv: []string{loose}, want: eic,
-			wantLog: []string{"ERROR", "outcome=unsafe-path", "writable by group or others"}},
+			wantLog: []string{"ERROR", "outcome=unsafe-path", "-writable (mode 07"}},
 		{name: "key-token-without-key-argument-not-run", argv: []string{"", "%u", "%k", "%t"}, body: prints, want: eic,
 			wantLog: []string{"ERROR", "outcome=missing-argument", "%u %f %t %k"}},
 		{name: "eic-failure-still-serves-chained-keys", body: prints, faults: emulator.Faults{Status: 500}, want: theirs,

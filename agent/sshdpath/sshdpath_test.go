@@ -1,4 +1,4 @@
-package chain_test
+package sshdpath_test
 
 import (
 	"os"
@@ -6,13 +6,13 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/eic-agent/eic-agent/agent/chain"
+	"github.com/eic-agent/eic-agent/agent/sshdpath"
 	"github.com/eic-agent/eic-agent/agent/testenv/testkit"
 )
 
-// TestCheckPath: sshd's rule for its own command, and what someone who can write somewhere on
+// TestCheck: sshd's rule for its own command, and what someone who can write somewhere on
 // the way to it would try.
-func TestCheckPath(t *testing.T) {
+func TestCheck(t *testing.T) {
 	dir := testkit.SafeDir(t)
 	mk := func(rel string, mode os.FileMode) string {
 		p := filepath.Join(dir, rel)
@@ -76,12 +76,12 @@ func TestCheckPath(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			err := chain.CheckPath(tc.path)
+			_, err := sshdpath.Check(tc.path)
 			switch {
 			case tc.wantErr == "" && err != nil:
-				t.Fatalf("CheckPath(%s) = %v; want it to pass", tc.path, err)
+				t.Fatalf("Check(%s) = %v; want it to pass", tc.path, err)
 			case tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)):
-				t.Fatalf("CheckPath(%s) = %v; want an error containing %q", tc.path, err, tc.wantErr)
+				t.Fatalf("Check(%s) = %v; want an error containing %q", tc.path, err, tc.wantErr)
 			}
 		})
 	}
