@@ -68,12 +68,12 @@ units-check:
 	EIC_REQUIRE_SYSTEMD_ANALYZE=1 $(GO) test -count=1 -v ./systemd
 
 # Packages the end-to-end tests and the demo use (shellcheck: the maintainer scripts' test; awscli:
-# the demo and one e2e test push with the real AWS CLI). .ci/e2e-deps installs the missing ones
+# the demo and one e2e test push with the real AWS CLI). .ci/apt-deps installs the missing ones
 # without starting any service, and disables again a unit a newly installed package enabled
 # (openssh-server's ssh.service), so the host's services stay as they were.
 E2E_PACKAGES := openssh-server openssh-client iproute2 libnss-extrausers shellcheck awscli
 e2e-deps:
-	@sh .ci/e2e-deps $(E2E_PACKAGES)
+	@sh .ci/apt-deps $(E2E_PACKAGES)
 
 e2e: e2e-deps
 	EIC_E2E_REQUIRE_AWS=1 $(GO) test -tags e2e -count=1 -v ./agent/testenv/
@@ -87,11 +87,7 @@ demo: e2e-deps build
 # awscli and openssh-client are what README's "Test your image's login path locally" runs on the host.
 NSPAWN_PACKAGES := systemd-container debootstrap debian-archive-keyring awscli openssh-client
 nspawn-deps:
-	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && ! dpkg -s $(NSPAWN_PACKAGES) >/dev/null 2>&1; then \
-	  echo "installing $(NSPAWN_PACKAGES)"; \
-	  DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
-	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(NSPAWN_PACKAGES) >/dev/null; \
-	fi
+	@sh .ci/apt-deps $(NSPAWN_PACKAGES)
 
 # The units test and the package suite's three Debian releases boot side by side (-parallel 4):
 # the containers wait on I/O and on sshd far more than on the CPU. The suite builds the packages
@@ -131,11 +127,7 @@ packages:
 # qemu-user-static for the arm64 binaries, and mandoc and man-db for the manual pages.
 PKG_CHECK_PACKAGES := dpkg-dev lintian rpm rpmlint shellcheck qemu-user-static mandoc man-db
 packages-deps:
-	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && ! dpkg -s $(PKG_CHECK_PACKAGES) >/dev/null 2>&1; then \
-	  echo "installing $(PKG_CHECK_PACKAGES)"; \
-	  DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
-	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(PKG_CHECK_PACKAGES) >/dev/null; \
-	fi
+	@sh .ci/apt-deps $(PKG_CHECK_PACKAGES)
 
 # A missing tool fails the check (EIC_PACKAGES_REQUIRE=1), it never skips.
 packages-check: packages-deps packages
