@@ -8,7 +8,6 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"os/user"
 	"strconv"
 	"strings"
 	"syscall"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/eic-agent/eic-agent/agent/config"
 	"github.com/eic-agent/eic-agent/agent/logins"
+	"github.com/eic-agent/eic-agent/agent/wire"
 )
 
 const loginsUsage = `usage: eic-agent logins [--since TIME] [--until TIME] [--user NAME] [--json]
@@ -107,12 +107,13 @@ func orDefault(path string) string {
 }
 
 // trustedUIDs are the writers whose accept records count: root and the service account (the
-// AuthorizedKeysCommandUser the packages configure). An account that does not resolve adds
-// nothing: its records are then skipped, never trusted by name.
+// AuthorizedKeysCommandUser the packages configure), by the same rule the helper trusts the
+// service by (wire.ServiceUID: not nobody, no other account on its uid). An account that fails
+// it adds nothing: its records are then skipped, never trusted.
 func trustedUIDs(serviceUser string) []string {
 	uids := []string{"0"}
-	if u, err := user.Lookup(serviceUser); err == nil {
-		uids = append(uids, u.Uid)
+	if uid, err := wire.ServiceUID(serviceUser); err == nil {
+		uids = append(uids, strconv.FormatUint(uint64(uid), 10))
 	}
 	return uids
 }

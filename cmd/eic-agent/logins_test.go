@@ -4,9 +4,13 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/eic-agent/eic-agent/agent/testenv"
+	"github.com/eic-agent/eic-agent/agent/wire"
 )
 
 const recorded = "../../agent/logins/testdata/nspawn/"
@@ -102,5 +106,25 @@ func TestParseWhen(t *testing.T) {
 				t.Errorf("parseWhen(%q) = %v, %v; want %v, ok %v", tc.in, got, err, tc.want, tc.ok)
 			}
 		})
+	}
+}
+
+// TestLoginsTrustsOnlyWhatTheHelperTrusts: records written as service.user count only when that
+// account passes the helper's own rule for the service; nobody (uid 65534, which any daemon may
+// run as) never does, so a record it forged names no principal.
+func TestLoginsTrustsOnlyWhatTheHelperTrusts(t *testing.T) {
+	if got := trustedUIDs("nobody"); len(got) != 1 || got[0] != "0" {
+		t.Errorf("trustedUIDs(nobody) = %v, want only root's", got)
+	}
+	if got := trustedUIDs("no-such-account-here"); len(got) != 1 || got[0] != "0" {
+		t.Errorf("trustedUIDs(missing account) = %v, want only root's", got)
+	}
+	me := testenv.ServiceUser(t) // an account the service may run as
+	uid, err := wire.ServiceUID(me)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := trustedUIDs(me); len(got) != 2 || got[1] != strconv.FormatUint(uint64(uid), 10) {
+		t.Errorf("trustedUIDs(%s) = %v, want root's and %d", me, got, uid)
 	}
 }
