@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/eic-agent/eic-agent/agent/testenv"
+	"github.com/eic-agent/eic-agent/agent/testenv/testkit"
 )
 
 // paster is someone pasting a block: a shell as a given account (nil: this process's), in a
@@ -58,7 +59,11 @@ func (p paster) paste(t *testing.T, script string, names ...string) result {
 	err := cmd.Run()
 	if cmd.Process != nil {
 		pgid := cmd.Process.Pid
-		t.Cleanup(func() { stopGroup(t, pgid) })
+		t.Cleanup(func() {
+			if !testkit.StopGroup(pgid, 10*time.Second) {
+				t.Errorf("process group %d did not stop on SIGTERM", pgid)
+			}
+		})
 	}
 	if err != nil {
 		t.Fatalf("%s: the block failed: %v\nstdout:\n%s\nstderr:\n%s", p.name, err, stdout.String(), stderr.String())
@@ -75,20 +80,6 @@ func (p paster) paste(t *testing.T, script string, names ...string) result {
 	}
 	r.stdout, r.stderr = out[:i], stderr.String()
 	return r
-}
-
-// stopGroup ends what a paste left running in its process group and waits until it is gone.
-func stopGroup(t *testing.T, pgid int) {
-	_ = syscall.Kill(-pgid, syscall.SIGTERM)
-	deadline := time.Now().Add(10 * time.Second)
-	for syscall.Kill(-pgid, 0) == nil {
-		if time.Now().After(deadline) {
-			_ = syscall.Kill(-pgid, syscall.SIGKILL)
-			t.Errorf("process group %d did not stop on SIGTERM", pgid)
-			return
-		}
-		time.Sleep(20 * time.Millisecond) // polling for exit: no other signal reaches a non-child
-	}
 }
 
 // pasters are this process's user and, as root, also an unprivileged one.

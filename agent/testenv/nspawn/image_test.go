@@ -20,6 +20,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/eic-agent/eic-agent/agent/testenv/testkit"
 )
 
 // imageMark is the README marker of the block; readme_test.go at the repo root names this test
@@ -246,7 +248,7 @@ func runBlock(t *testing.T, ctx context.Context, dir string, argv []string, scri
 	err := cmd.Run()
 	if cmd.Process != nil {
 		pgid := cmd.Process.Pid
-		t.Cleanup(func() { stopGroup(pgid) })
+		t.Cleanup(func() { testkit.StopGroup(pgid, 30*time.Second) }) // nspawn powers the container off on SIGTERM
 	}
 	if err != nil {
 		t.Fatalf("the block failed: %v\nstdout:\n%s\nstderr:\n%s", err, stdout.String(), stderr.String())
@@ -266,22 +268,6 @@ func runBlock(t *testing.T, ctx context.Context, dir string, argv []string, scri
 	}
 	t.Logf("the block printed:\n%s", out)
 	return out, vars
-}
-
-// stopGroup ends what is left of a paste's process group: SIGTERM (nspawn then powers the
-// container off), SIGKILL after 30 s.
-func stopGroup(pgid int) {
-	if syscall.Kill(-pgid, syscall.SIGTERM) != nil {
-		return // nothing left
-	}
-	deadline := time.Now().Add(30 * time.Second)
-	for syscall.Kill(-pgid, 0) == nil {
-		if time.Now().After(deadline) {
-			_ = syscall.Kill(-pgid, syscall.SIGKILL)
-			return
-		}
-		time.Sleep(100 * time.Millisecond) // polling: the group's members are not our children
-	}
 }
 
 // hostLoopback is what `ip addr show dev lo` prints on the host.

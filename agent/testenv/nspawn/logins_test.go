@@ -17,6 +17,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/eic-agent/eic-agent/agent/testenv"
 )
 
 const loginsSSHDConfig = `ListenAddress 127.0.0.1
@@ -225,11 +227,11 @@ func loginsUpper(t *testing.T, upper, bin, in string) map[string]string {
 		if out, err := exec.Command("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", k, "-f", p).CombinedOutput(); err != nil {
 			t.Fatalf("ssh-keygen: %v: %s", err, out)
 		}
-		out, err := exec.Command("ssh-keygen", "-l", "-E", "sha256", "-f", p+".pub").Output()
+		fp, err := testenv.Fingerprint(p + ".pub")
 		if err != nil {
 			t.Fatal(err)
 		}
-		fps[k] = strings.Fields(string(out))[1]
+		fps[k] = fp
 	}
 	return fps
 }

@@ -4,8 +4,6 @@ package nspawn
 
 import (
 	"context"
-	"crypto/ed25519"
-	"crypto/rand"
 	"fmt"
 	"os"
 	"os/exec"
@@ -16,6 +14,8 @@ import (
 	"time"
 
 	"golang.org/x/crypto/ssh"
+
+	"github.com/eic-agent/eic-agent/agent/testenv/testkit"
 )
 
 // TestUnitsUnderSystemd boots the container once and checks what its check unit recorded.
@@ -182,15 +182,8 @@ type keyPair struct{ line, fingerprint string }
 
 func newKey(t *testing.T) keyPair {
 	t.Helper()
-	pub, _, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sp, err := ssh.NewPublicKey(pub)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return keyPair{line: strings.TrimSpace(string(ssh.MarshalAuthorizedKey(sp))), fingerprint: ssh.FingerprintSHA256(sp)}
+	k := testkit.Key(t, "ed25519")
+	return keyPair{line: testkit.Line(k), fingerprint: ssh.FingerprintSHA256(k)}
 }
 
 // build compiles the shipped binaries, static as a package ships them.

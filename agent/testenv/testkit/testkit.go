@@ -182,3 +182,21 @@ func Script(t testing.TB, dir, body string) string {
 	}
 	return f.Name()
 }
+
+// StopGroup ends process group pgid (what a pasted shell block left running, whose members are
+// not the test's children): SIGTERM, then SIGKILL once grace has passed. It reports whether the
+// group ended on SIGTERM (true also when nothing was left).
+func StopGroup(pgid int, grace time.Duration) bool {
+	if syscall.Kill(-pgid, syscall.SIGTERM) != nil {
+		return true // nothing left
+	}
+	deadline := time.Now().Add(grace)
+	for syscall.Kill(-pgid, 0) == nil {
+		if time.Now().After(deadline) {
+			_ = syscall.Kill(-pgid, syscall.SIGKILL)
+			return false
+		}
+		time.Sleep(20 * time.Millisecond) // polling for exit: no other signal reaches a non-child
+	}
+	return true
+}
