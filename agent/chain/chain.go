@@ -3,7 +3,7 @@
 // host already had: sshd allows one AuthorizedKeysCommand per connection.
 //
 // Contract: Run expands the configured argv template with what sshd passed (no shell), checks
-// the program the way sshd checks its own command (CheckPath), and runs it as the caller's own
+// the program the way sshd checks its own command (sshdpath.Check), and runs it as the caller's own
 // user with sshd's minimal environment, stdin /dev/null and the working directory "/", in a
 // process group of its own that is killed as a whole at its timeout. It keeps at most
 // Config.MaxOutput bytes of stdout (the rest is read and discarded so the command is not
@@ -24,6 +24,7 @@ import (
 
 	"github.com/eic-agent/eic-agent/agent/keys"
 	"github.com/eic-agent/eic-agent/agent/procgroup"
+	"github.com/eic-agent/eic-agent/agent/sshdpath"
 )
 
 // MaxStderr is how much of the command's stderr is kept for the log.
@@ -66,7 +67,7 @@ type Reason string
 const (
 	// ReasonMissingArgument: the template uses a token sshd did not pass to the helper.
 	ReasonMissingArgument Reason = "missing-argument"
-	// ReasonUnsafePath: the program fails sshd's ownership and mode rule (CheckPath).
+	// ReasonUnsafePath: the program fails sshd's ownership and mode rule (sshdpath.Check).
 	ReasonUnsafePath Reason = "unsafe-path"
 	// ReasonStartFailed: it could not be started (missing, not executable).
 	ReasonStartFailed Reason = "start-failed"
@@ -131,7 +132,10 @@ func Run(ctx context.Context, cfg Config, a Args) (Result, error) {
 	if err != nil {
 		return fail(ReasonMissingArgument, err)
 	}
-	if err := CheckPath(argv[0]); err != nil {
+	// The file checked is the file run: the resolved path, so a symlink changed in between
+	// cannot swap in another program (and the links are resolved once).
+	real, err := sshdpath.Check(argv[0])
+	if err != nil {
 		return fail(ReasonUnsafePath, fmt.Errorf("not run: %w", err))
 	}
 	if cfg.Timeout > 0 {
@@ -143,7 +147,8 @@ func Run(ctx context.Context, cfg Config, a Args) (Result, error) {
 	defer cancel()
 	stdout := &capped{max: max(cfg.MaxOutput, 0)}
 	stderr := &capped{max: MaxStderr}
-	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd := exec.Command(real, argv[1:]...)
+	cmd.Args[0] = argv[0]                    // the name it was configured by, as sshd passes it
 	cmd.Env = append([]string{}, cfg.Env...) // non-nil: never the helper's own environment
 	cmd.Dir = "/"
 	cmd.Stdout, cmd.Stderr = stdout, stderr

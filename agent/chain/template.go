@@ -25,7 +25,7 @@ const tokenHelp = "the tokens are %u (user), %f (fingerprint), %t (key type), %k
 // CheckTemplate reports why argv cannot be a chained command's template: argv[0] must be a
 // clean absolute path without tokens (sshd does not expand its command's path either), and
 // every argument may use only the tokens Expand knows. It does not look at the file system:
-// CheckPath does, each time the command runs, as sshd does.
+// sshdpath.Check does, each time the command runs, as sshd does.
 func CheckTemplate(argv []string) error {
 	switch {
 	case len(argv) == 0:

@@ -67,7 +67,7 @@ func (c Config) Validate() error {
 }
 
 // validateChain checks the [chain] table. The program's ownership and modes are not checked
-// here but each time it runs (chain.CheckPath), as sshd does: a chained program removed or
+// here but each time it runs (sshdpath.Check), as sshd does: a chained program removed or
 // loosened later must cost its own keys only, never every EC2 Instance Connect login.
 func (c Config) validateChain(p *problems) {
 	ch := c.Chain
