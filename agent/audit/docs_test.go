@@ -1,7 +1,6 @@
 package audit
 
 import (
-	"crypto/ed25519"
 	"errors"
 	"os"
 	"regexp"
@@ -13,10 +12,10 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
-	"golang.org/x/crypto/ssh"
 
 	"github.com/eic-agent/eic-agent/agent/chain"
 	"github.com/eic-agent/eic-agent/agent/keys"
+	"github.com/eic-agent/eic-agent/agent/testenv/testkit"
 )
 
 const docsPath = "../../docs/audit.md"
@@ -56,7 +55,7 @@ func emitted(t *testing.T) map[string][]string {
 	RejectedMore(log, Unlisted{User: "u", Counts: map[string]int{"expired": 2}})
 	// A failed chained run shows every field (an error, a refused line, stderr); a clean one
 	// logs a subset of them, and one record per key it passes on.
-	k := keys.Foreign{Key: testKey(t), Fingerprint: "SHA256:y"}
+	k := keys.Foreign{Key: testkit.Key(t, "ed25519"), Fingerprint: "SHA256:y"}
 	chain.Result{Command: "/usr/bin/x", Keys: []keys.Foreign{k}, Refused: 1, FirstRefusal: "line 2: x",
 		Stderr: "oops"}.Record(log, "u", errors.New("exit status 1"))
 	chain.Result{Command: "/usr/bin/x", Keys: []keys.Foreign{k}}.Record(log, "u", nil)
@@ -128,13 +127,4 @@ func TestDocsListEveryReason(t *testing.T) {
 			t.Errorf("%s has no row for reason %q", docsPath, m[1])
 		}
 	}
-}
-
-func testKey(t *testing.T) ssh.PublicKey {
-	t.Helper()
-	k, err := ssh.NewPublicKey(ed25519.PublicKey(make([]byte, ed25519.PublicKeySize)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return k
 }

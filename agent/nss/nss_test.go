@@ -5,12 +5,13 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/eic-agent/eic-agent/agent/testenv/testkit"
 )
 
 // fakeGetent writes a /bin/sh script standing in for getent.
@@ -235,23 +236,16 @@ echo "alice:x:1:1::/:/bin/sh"`, 30 * time.Second, true, ""},
 	}
 }
 
-// waitGone polls until pid no longer runs (gone, or a zombie waiting for its new parent).
+// waitGone waits until pid no longer runs (gone, or a zombie waiting for its new parent), and
+// kills it should the wait fail.
 func waitGone(t *testing.T, pid int) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-		if err != nil {
-			return
-		}
-		// The state follows the parenthesised command name: "pid (comm) S ...".
-		if i := strings.LastIndexByte(string(stat), ')'); i >= 0 && strings.HasPrefix(string(stat[i+1:]), " Z") {
-			return
-		}
-		if time.Now().After(deadline) {
+	t.Cleanup(func() {
+		if !testkit.ProcessGone(pid) {
 			_ = syscall.Kill(pid, syscall.SIGKILL)
-			t.Fatalf("getent's child %d is still running after the call returned: %s", pid, stat)
 		}
-		runtime.Gosched()
-	}
+	})
+	testkit.WaitFor(t, fmt.Sprintf("getent's child %d to be gone after the call returned", pid), func() bool {
+		return testkit.ProcessGone(pid)
+	})
 }
