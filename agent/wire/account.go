@@ -47,8 +47,9 @@ func serviceUID(passwd, name string) (uint32, error) {
 	return uid, nil
 }
 
-// scanPasswd finds name's uid in the passwd file at path and the other accounts with that uid.
-// It reads the file twice: a second entry with the same uid may come before or after name's.
+// scanPasswd finds name's uid in the passwd file at path and the other accounts with that uid
+// (at most 8: enough to name in the error), in one read: an entry sharing the uid may come
+// before or after name's. The helper runs this on each login it asks the service about.
 func scanPasswd(path, name string) (uid uint32, others []string, err error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -56,30 +57,25 @@ func scanPasswd(path, name string) (uid uint32, others []string, err error) {
 	}
 	defer f.Close()
 	found := false
+	byUID := map[uint32][]string{} // the other accounts' names per uid
 	err = eachEntry(f, func(n string, u uint32) bool {
-		if n == name {
-			found, uid = true, u
-		}
-		return !found
-	})
-	if err == nil && !found {
-		return 0, nil, fmt.Errorf("no such account in %s; %s", path, createHint)
-	}
-	if err == nil {
-		_, err = f.Seek(0, io.SeekStart)
-	}
-	if err == nil {
-		err = eachEntry(f, func(n string, u uint32) bool {
-			if u == uid && n != name {
-				others = append(others, n)
+		switch {
+		case n == name:
+			if !found { // the first entry counts, as getpwnam's
+				found, uid = true, u
 			}
-			return len(others) < 8 // enough to name in the error
-		})
-	}
+		case len(byUID[u]) < 8:
+			byUID[u] = append(byUID[u], n)
+		}
+		return true
+	})
 	if err != nil {
 		return 0, nil, fmt.Errorf("read %s: %w", path, err)
 	}
-	return uid, others, nil
+	if !found {
+		return 0, nil, fmt.Errorf("no such account in %s; %s", path, createHint)
+	}
+	return uid, byUID[uid], nil
 }
 
 // eachEntry calls fn with the name and uid of each entry of a passwd file until fn returns
