@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/eic-agent/eic-agent/agent/lookup"
-	"github.com/eic-agent/eic-agent/agent/signer"
 )
 
 // SignerWarn is how close to the signer's expiry or a staple's nextUpdate a warning starts.
@@ -22,15 +21,14 @@ func (d *Doctor) Signer(ctx context.Context) Check {
 		return warn(c, "not checked: IMDS did not answer", "fix the imds check first")
 	}
 	now := d.o.Now()
-	direct := lookup.NewDirect(d.o.Config, func() time.Time { return now })
-	sg, staples, err := fetchAndVerify(ctx, direct)
+	sg, err := lookup.NewDirect(d.o.Config, func() time.Time { return now }).Signer(ctx)
 	if err != nil {
 		return fail(c, distinctLines(err.Error()), "no EC2 Instance Connect key is accepted until this verifies (see the advice in brackets)")
 	}
 	leaf := sg.Chain[0]
 	parts := []string{fmt.Sprintf("%s valid until %s", leaf.Subject.CommonName, day(sg.NotAfter))}
 	soon := sg.NotAfter.Sub(now) < SignerWarn
-	for i, u := range nextUpdates(sg, staples, now) {
+	for i, u := range sg.StapleUpdates {
 		parts = append(parts, fmt.Sprintf("staple for %s next update %s", sg.Chain[i].Subject.CommonName, day(u)))
 		soon = soon || u.Sub(now) < SignerWarn
 	}
@@ -39,41 +37,6 @@ func (d *Doctor) Signer(ctx context.Context) Check {
 		return warn(c, detail+": within 24 h", "IMDS serves a new signer and fresh staples before these times; if it has not by then, logins stop (check the clock, then IMDS)")
 	}
 	return ok(c, detail)
-}
-
-// fetchAndVerify is lookup.Direct.Signer, keeping the staples it verified.
-func fetchAndVerify(ctx context.Context, direct *lookup.Direct) (*signer.Signer, [][]byte, error) {
-	p, err := direct.Placement(ctx)
-	if err != nil {
-		return nil, nil, err
-	}
-	chain, err := direct.Chain(ctx)
-	if err != nil {
-		return nil, nil, err
-	}
-	staples, err := direct.Staples(ctx)
-	if err != nil {
-		return nil, nil, err
-	}
-	sg, err := direct.VerifySigner(p, chain, staples)
-	return sg, staples, err
-}
-
-// nextUpdates returns, for each certificate of the verified chain but its anchor, the latest
-// nextUpdate among the staples that are good for it, judged by signer.CheckStaple: the same
-// code that verified them, asked once per staple. Verify found one for each.
-func nextUpdates(sg *signer.Signer, staples [][]byte, now time.Time) []time.Time {
-	var out []time.Time
-	for i := 0; i+1 < len(sg.Chain); i++ {
-		var best time.Time
-		for _, der := range staples {
-			if r, err := signer.CheckStaple(der, sg.Chain[i], sg.Chain[i+1], now); err == nil && r.NextUpdate.After(best) {
-				best = r.NextUpdate
-			}
-		}
-		out = append(out, best)
-	}
-	return out
 }
 
 func day(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 MST") }

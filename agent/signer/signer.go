@@ -67,6 +67,9 @@ type Signer struct {
 	Chain      []*x509.Certificate // verified: leaf ... anchor
 	NextUpdate time.Time           // earliest staple nextUpdate: re-verify before this; zero when the signer is itself an anchor
 	NotAfter   time.Time           // earliest NotAfter in the chain
+	// StapleUpdates holds, for each certificate of Chain but the anchor, the nextUpdate of the
+	// staple it was verified with (eic-agent doctor reports them).
+	StapleUpdates []time.Time
 }
 
 // ExpectedCN is the subject CN the signer must carry: managed-ssh-signer.REGION.DOMAIN. The caller
@@ -99,7 +102,7 @@ func Verify(in Input) (*Signer, error) {
 		}
 		// checkLeaf has seen that the key is RSA.
 		s := &Signer{Key: chain[0].PublicKey.(*rsa.PublicKey), Chain: chain, NextUpdate: res.NextUpdate,
-			NotAfter: earliest(chain[0].NotAfter, res.ResponderNotAfter)}
+			NotAfter: earliest(chain[0].NotAfter, res.ResponderNotAfter), StapleUpdates: res.updates}
 		for _, c := range chain[1:] {
 			s.NotAfter = earliest(s.NotAfter, c.NotAfter)
 		}

@@ -320,6 +320,11 @@ func TestNextUpdateIsEarliest(t *testing.T) {
 	if !s.NextUpdate.Equal(early) {
 		t.Errorf("NextUpdate: got %v, want %v", s.NextUpdate, early)
 	}
+	// Each certificate's own staple, in chain order (signer, then intermediate).
+	late := testNow.Add(48 * time.Hour).Truncate(time.Second)
+	if len(s.StapleUpdates) != 2 || !s.StapleUpdates[0].Equal(late) || !s.StapleUpdates[1].Equal(early) {
+		t.Errorf("StapleUpdates: got %v, want [%v %v]", s.StapleUpdates, late, early)
+	}
 }
 
 func TestExpectedCN(t *testing.T) {

@@ -227,6 +227,8 @@ type StapleResult struct {
 	// ResponderNotAfter is when the delegated responder that signed the staple expires; zero
 	// when the issuer signed it itself. Past it the staple no longer vouches for anything.
 	ResponderNotAfter time.Time
+
+	updates []time.Time // checkRevocation: each certificate's staple's nextUpdate, in chain order
 }
 
 // CheckStaple checks one DER OCSP response about cert, issued by issuer, at now: that it names
@@ -260,6 +262,7 @@ func checkRevocation(chain []*x509.Certificate, staples []staple, unparseable in
 		}
 		out.NextUpdate = earliest(out.NextUpdate, r.NextUpdate)
 		out.ResponderNotAfter = earliest(out.ResponderNotAfter, r.ResponderNotAfter)
+		out.updates = append(out.updates, r.NextUpdate)
 	}
 	return out, nil
 }
