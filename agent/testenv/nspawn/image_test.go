@@ -81,7 +81,7 @@ func TestImageLoginFromReadme(t *testing.T) {
 		}
 	}
 	build(t, filepath.Join(paste, "bin"))
-	deb := buildDeb(t, ctx, filepath.Join(base, "dist"))
+	deb := sharedPackages(t, ctx).newDeb
 	if out, err := exec.CommandContext(ctx, "unshare", "--mount", "--propagation", "private",
 		"sh", "-c", prepareImage, "sh", lower, upper, work, filepath.Join(paste, "rootfs"), deb).CombinedOutput(); err != nil {
 		t.Fatalf("install %s into the image: %v\n%s", deb, err, out)
@@ -278,21 +278,4 @@ func hostLoopback(t *testing.T) string {
 		t.Fatalf("ip addr show dev lo: %v", err)
 	}
 	return string(out)
-}
-
-// buildDeb runs `make packages` for amd64 into dist and returns the .deb.
-func buildDeb(t *testing.T, ctx context.Context, dist string) string {
-	t.Helper()
-	repo, err := filepath.Abs("../../..")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if out, err := exec.CommandContext(ctx, "make", "-C", repo, "packages", "PKG_ARCHES=amd64", "DIST="+dist).CombinedOutput(); err != nil {
-		t.Fatalf("make packages: %v\n%s", err, tail(out, 30))
-	}
-	m, err := filepath.Glob(filepath.Join(dist, "*.deb"))
-	if err != nil || len(m) != 1 {
-		t.Fatalf("make packages: want one .deb in %s, got %v (%v)", dist, m, err)
-	}
-	return m[0]
 }

@@ -35,7 +35,7 @@ type built struct {
 
 // TestPackagesOnDebian boots each suite's root once (the three in parallel) with the current
 // packages and older ones, and judges what its check script recorded. The packages are built
-// once, while the roots that are missing are debootstrapped.
+// once for the whole run (sharedPackages), while the roots that are missing are debootstrapped.
 func TestPackagesOnDebian(t *testing.T) {
 	if why := canRun(); why != "" {
 		skip(t, "%s", why)
@@ -44,12 +44,6 @@ func TestPackagesOnDebian(t *testing.T) {
 	// Cleanup, not defer: the parallel subtests run after this function returns.
 	ctx, cancel := context.WithTimeout(context.Background(), 25*time.Minute)
 	t.Cleanup(cancel)
-	dir := t.TempDir() // the parent's: it outlives every subtest
-	var (
-		once     sync.Once
-		pkgs     built
-		buildErr error
-	)
 
 	// The Debian releases the packages must work on, with the openssh-server each ships.
 	suites := []struct{ name, openssh string }{
@@ -61,14 +55,7 @@ func TestPackagesOnDebian(t *testing.T) {
 		t.Run(s.name, func(t *testing.T) {
 			t.Parallel()
 			m := newMachine(t, "eic-pkg-"+s.name, cachedRoot(t, ctx, s.name))
-			once.Do(func() {
-				start := time.Now()
-				pkgs, buildErr = buildPackages(ctx, dir)
-				t.Logf("built the %s and %s packages in %s", pkgs.version, oldVersion, time.Since(start).Round(100*time.Millisecond))
-			})
-			if buildErr != nil {
-				t.Fatal(buildErr)
-			}
+			pkgs := sharedPackages(t, ctx)
 			m.checkUnit(t, "testdata/eic-pkg-check.service", "testdata/eic-pkg-check.sh")
 			copyFile(t, pkgs.emulator, filepath.Join(m.upper, "usr/local/bin/eic-emulator"), 0o755)
 			for src, dst := range map[string]string{pkgs.newDeb: "new.deb", pkgs.oldDeb: "old.deb", pkgs.newRPM: "new.rpm", pkgs.oldRPM: "old.rpm"} {
@@ -80,6 +67,41 @@ func TestPackagesOnDebian(t *testing.T) {
 			judge(t, r, s.openssh, pkgs.version)
 		})
 	}
+}
+
+// shared is what the tests of one run build once and share: the packages and the emulator.
+var shared struct {
+	once sync.Once
+	dir  string
+	pkgs built
+	err  error
+}
+
+// TestMain removes what the tests shared once every test is done with it.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if shared.dir != "" {
+		os.RemoveAll(shared.dir)
+	}
+	os.Exit(code)
+}
+
+// sharedPackages builds the packages (buildPackages) on the run's first call, while the other
+// tests debootstrap or boot, and returns them to every caller.
+func sharedPackages(t *testing.T, ctx context.Context) built {
+	t.Helper()
+	shared.once.Do(func() {
+		start := time.Now()
+		if shared.dir, shared.err = os.MkdirTemp("", "eic-nspawn-pkgs-"); shared.err != nil {
+			return
+		}
+		shared.pkgs, shared.err = buildPackages(ctx, shared.dir)
+		t.Logf("built the %s and %s packages in %s", shared.pkgs.version, oldVersion, time.Since(start).Round(100*time.Millisecond))
+	})
+	if shared.err != nil {
+		t.Fatal(shared.err)
+	}
+	return shared.pkgs
 }
 
 // buildPackages runs `make packages` for amd64 twice into dir, the current version (DIST
