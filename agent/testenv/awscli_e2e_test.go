@@ -44,6 +44,8 @@ func TestLoginWithKeyPushedByAWSCLI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Guards CLIPush.Env(): without its AWS_EC2_METADATA_DISABLED, credentials file and
+	// --region the CLI would ask IMDS (the emulator here, a real instance's elsewhere).
 	if n := env.Emu.Total() - imds; n != 0 {
 		t.Errorf("the AWS CLI made %d IMDS requests; want 0 (it must talk to --endpoint-url only)", n)
 	}

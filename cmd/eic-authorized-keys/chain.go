@@ -15,7 +15,7 @@ import (
 // chainRun is the chained command running alongside the EC2 Instance Connect lookup, so that
 // neither waits for the other; nil when the config names none.
 type chainRun struct {
-	user string
+	user string // for its record
 	done chan struct{}
 	res  chain.Result
 	err  error
@@ -23,7 +23,7 @@ type chainRun struct {
 
 // startChain starts the config's chained command under ctx (the helper's deadline) and its own
 // timeout.
-func startChain(ctx context.Context, cfg config.Config, a chain.Args, log *zap.Logger) *chainRun {
+func startChain(ctx context.Context, cfg config.Config, a chain.Args) *chainRun {
 	if len(cfg.Chain.Command) == 0 {
 		return nil
 	}

@@ -129,7 +129,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 	ctx, cancel := context.WithTimeout(context.Background(), cfg.Deadline.Duration)
 	defer cancel()
-	chained := startChain(ctx, cfg, chain.Args{User: user, Fingerprint: fpArg, KeyType: keyType, Key: keyArg}, log)
+	chained := startChain(ctx, cfg, chain.Args{User: user, Fingerprint: fpArg, KeyType: keyType, Key: keyArg})
 	out, code := serveEIC(ctx, cfg, user, fp, log)
 	if more := chained.wait(log); more != "" {
 		if code != exitOK {
