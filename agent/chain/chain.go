@@ -145,8 +145,8 @@ func Run(ctx context.Context, cfg Config, a Args) (Result, error) {
 	}
 	runCtx, grace, cancel := procgroup.WithGrace(ctx)
 	defer cancel()
-	stdout := &capped{max: max(cfg.MaxOutput, 0)}
-	stderr := &capped{max: MaxStderr}
+	stdout := &procgroup.Output{Max: max(cfg.MaxOutput, 0)}
+	stderr := &procgroup.Output{Max: MaxStderr}
 	cmd := exec.Command(real, argv[1:]...)
 	cmd.Args[0] = argv[0]                    // the name it was configured by, as sshd passes it
 	cmd.Env = append([]string{}, cfg.Env...) // non-nil: never the helper's own environment
@@ -156,8 +156,8 @@ func Run(ctx context.Context, cfg Config, a Args) (Result, error) {
 	start := time.Now()
 	err = procgroup.Run(runCtx, cmd)
 	res.Elapsed = time.Since(start)
-	res.Stderr, res.StderrDiscarded = stderr.buf.String(), stderr.discarded
-	res.Discarded = stdout.discarded
+	res.Stderr, res.StderrDiscarded = stderr.String(), stderr.Discarded
+	res.Discarded = stdout.Discarded
 
 	var exitErr *exec.ExitError
 	switch {
@@ -172,11 +172,11 @@ func Run(ctx context.Context, cfg Config, a Args) (Result, error) {
 	case err != nil:
 		return fail(ReasonFailed, err)
 	}
-	res.Keys, res.Refused, res.FirstRefusal = parse(stdout.buf.Bytes(), stdout.discarded > 0)
-	if stdout.discarded > 0 {
+	res.Keys, res.Refused, res.FirstRefusal = parse(stdout.Bytes(), stdout.Discarded > 0)
+	if stdout.Discarded > 0 {
 		// The cut line's bytes are discarded too: count them.
-		if i := bytes.LastIndexByte(stdout.buf.Bytes(), '\n'); i+1 < stdout.buf.Len() {
-			res.Discarded += int64(stdout.buf.Len() - i - 1)
+		if i := bytes.LastIndexByte(stdout.Bytes(), '\n'); i+1 < len(stdout.Bytes()) {
+			res.Discarded += int64(len(stdout.Bytes()) - i - 1)
 		}
 	}
 	return res, nil
@@ -204,24 +204,4 @@ func parse(out []byte, cut bool) (found []keys.Foreign, refused int, first strin
 		found = append(found, f)
 	}
 	return found, refused, first
-}
-
-// capped keeps the first max bytes written to it and counts the rest, always reporting
-// success, so a command with more to say is not killed by SIGPIPE mid-way.
-type capped struct {
-	buf       bytes.Buffer
-	max       int64
-	discarded int64
-}
-
-func (c *capped) Write(p []byte) (int, error) {
-	room := c.max - int64(c.buf.Len())
-	if room >= int64(len(p)) {
-		return c.buf.Write(p)
-	}
-	if room > 0 {
-		c.buf.Write(p[:room])
-	}
-	c.discarded += int64(len(p)) - max(room, 0)
-	return len(p), nil
 }

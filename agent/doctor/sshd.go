@@ -1,15 +1,15 @@
 package doctor
 
 import (
-	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/eic-agent/eic-agent/agent/procgroup"
 )
 
 // maxSSHDOutput bounds what sshd -T may print; its whole configuration is a few KiB.
@@ -40,26 +40,26 @@ func (d *Doctor) sshdT(ctx context.Context, extra ...string) (map[string]string,
 	args := append(append(slices.Clone(d.o.SSHDArgs), "-T"), extra...)
 	cmd := exec.CommandContext(ctx, d.o.SSHD, args...)
 	cmd.Env = []string{}
-	var out, errOut capped
-	out.max, errOut.max = maxSSHDOutput, 64<<10
-	cmd.Stdout, cmd.Stderr = &out, &errOut
+	out := &procgroup.Output{Max: maxSSHDOutput, Strict: true}
+	errOut := &procgroup.Output{Max: 64 << 10, Strict: true}
+	cmd.Stdout, cmd.Stderr = out, errOut
 	cmd.WaitDelay = time.Second
 	err := cmd.Run()
 	what := d.o.SSHD + " " + strings.Join(args, " ")
 	switch {
 	case ctx.Err() != nil:
 		return nil, fmt.Errorf("%s: no answer in time: %w", what, ctx.Err())
-	case out.over:
+	case out.Discarded > 0:
 		return nil, fmt.Errorf("%s: more than %d bytes of output", what, maxSSHDOutput)
 	case err != nil:
-		msg := firstLine(errOut.b.String())
+		msg := firstLine(errOut.String())
 		if msg == "" {
 			msg = err.Error()
 		}
 		return nil, fmt.Errorf("%s: %s", what, msg)
 	}
 	settings := map[string]string{}
-	for line := range strings.SplitSeq(out.b.String(), "\n") {
+	for line := range strings.SplitSeq(out.String(), "\n") {
 		k, v, _ := strings.Cut(strings.TrimSpace(line), " ")
 		k = strings.ToLower(k)
 		if _, seen := settings[k]; k != "" && !seen {
@@ -133,21 +133,6 @@ func (d *Doctor) ours(path string) bool {
 	got, err1 := filepath.EvalSymlinks(path)
 	want, err2 := filepath.EvalSymlinks(d.o.Helper)
 	return err1 == nil && err2 == nil && got == want
-}
-
-// capped keeps up to max bytes and fails the write past it, so a runaway child dies of SIGPIPE.
-type capped struct {
-	b    bytes.Buffer
-	max  int
-	over bool
-}
-
-func (c *capped) Write(p []byte) (int, error) {
-	if c.b.Len()+len(p) > c.max {
-		c.over = true
-		return 0, errors.New("output too large")
-	}
-	return c.b.Write(p)
 }
 
 func firstLine(s string) string {

@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/eic-agent/eic-agent/agent/procgroup"
 )
 
 // JournalFields are the fields asked of journalctl: enough to parse and to judge the writer
@@ -59,7 +61,7 @@ func RunJournal(ctx context.Context, path string, since, until time.Time, truste
 	defer cancel()
 	cmd := exec.CommandContext(ctx, path, JournalArgs(since, until)...)
 	cmd.Env = []string{"PATH=/usr/bin:/bin", "LC_ALL=C", "SYSTEMD_PAGER=cat"}
-	stderr := &capped{max: 4096}
+	stderr := &procgroup.Output{Max: 4096}
 	cmd.Stderr = stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -144,17 +146,4 @@ func (ev *Events) addJournal(str func(string) string, trustedUIDs []string) {
 			ev.Grants = append(ev.Grants, g)
 		}
 	}
-}
-
-// capped keeps the first max bytes written to it.
-type capped struct {
-	bytes.Buffer
-	max int
-}
-
-func (c *capped) Write(p []byte) (int, error) {
-	if room := c.max - c.Len(); room > 0 {
-		c.Buffer.Write(p[:min(room, len(p))])
-	}
-	return len(p), nil
 }

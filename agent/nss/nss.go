@@ -76,7 +76,7 @@ func query(ctx context.Context, cfg Config, database, name string) (line []byte,
 
 	runCtx, grace, cancel := procgroup.WithGrace(ctx)
 	defer cancel()
-	out := &cappedBuffer{max: MaxOutput}
+	out := &procgroup.Output{Max: MaxOutput, Strict: true}
 	cmd := exec.Command(getent, database, "--", name)
 	cmd.Env = []string{} // non-nil and empty: inherit nothing
 	cmd.Stdin = nil
@@ -91,7 +91,7 @@ func query(ctx context.Context, cfg Config, database, name string) (line []byte,
 		return nil, false, fmt.Errorf("getent %s %s %q: no answer before the deadline; killed it and everything it started: %w", getent, database, name, runCtx.Err())
 	case runCtx.Err() != nil:
 		return nil, false, fmt.Errorf("getent %s %s %q: %w", getent, database, name, runCtx.Err())
-	case out.overflow:
+	case out.Discarded > 0:
 		return nil, false, fmt.Errorf("getent %s %s %q: output larger than %d bytes", getent, database, name, MaxOutput)
 	case errors.As(err, &exitErr) && exitErr.ExitCode() == 2:
 		return nil, false, nil
@@ -99,7 +99,7 @@ func query(ctx context.Context, cfg Config, database, name string) (line []byte,
 		return nil, false, fmt.Errorf("getent %s %s %q: %w", getent, database, name, err)
 	}
 
-	line, _, _ = bytes.Cut(out.buf.Bytes(), []byte("\n"))
+	line, _, _ = bytes.Cut(out.Bytes(), []byte("\n"))
 	got, _, ok := bytes.Cut(line, []byte(":"))
 	if !ok {
 		return nil, false, fmt.Errorf("getent %s %s %q: exit 0 but no %s entry in its output", getent, database, name, database)
@@ -139,22 +139,6 @@ func resolve(getent string) (string, error) {
 		}
 	}
 	return "", fmt.Errorf("getent: none of %s exists; install it (glibc's getent, usually in libc-bin or glibc-common) or set users.getent", strings.Join(defaultGetent(), ", "))
-}
-
-// cappedBuffer keeps up to max bytes and then fails the write, which closes
-// the pipe so a runaway getent dies of SIGPIPE instead of filling memory.
-type cappedBuffer struct {
-	buf      bytes.Buffer
-	max      int
-	overflow bool
-}
-
-func (c *cappedBuffer) Write(p []byte) (int, error) {
-	if c.buf.Len()+len(p) > c.max {
-		c.overflow = true
-		return 0, errors.New("output too large")
-	}
-	return c.buf.Write(p)
 }
 
 func truncate(s string) string {
